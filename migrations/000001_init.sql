@@ -1,0 +1,116 @@
+-- Timehook schema, version 1: tenants and their clients, signing keys, the collections,
+-- the tenant-wide change log, and webhook subscriptions.
+
+create table tenants (
+  id text primary key,
+  -- The tenant-wide change counter: taken under this row's lock, so commit order = version order (SPEC §2).
+  last_version bigint not null default 0,
+  -- Every change at or below this version has been pruned; older delta tokens get 410.
+  pruned_through_version bigint not null default 0,
+  created_at timestamptz not null default now()
+);
+
+create table clients (
+  id text primary key,
+  tenant_id text not null references tenants (id),
+  name text,
+  secret_hash text not null,
+  scopes text[] not null,
+  created_at timestamptz not null default now(),
+  revoked_at timestamptz
+);
+create index clients_by_tenant on clients (tenant_id);
+
+-- Installation-wide secrets kept in the store (the generated encryption key on PostgreSQL).
+create table installation_secrets (
+  name text primary key,
+  value text not null,
+  created_at timestamptz not null default now()
+);
+
+create table signing_keys (
+  kid text primary key,
+  alg text not null,
+  public_jwk jsonb not null,
+  private_jwk_encrypted text not null,
+  created_at timestamptz not null default now(),
+  -- When set, the key no longer signs; it is published until its last token has expired.
+  retired_at timestamptz
+);
+
+-- People, absence definitions and shift definitions.
+create table resources (
+  tenant_id text not null references tenants (id),
+  collection text not null,
+  id bigint not null,
+  change_version bigint not null,
+  body jsonb not null,
+  primary key (tenant_id, collection, id)
+);
+
+create table absences (
+  tenant_id text not null references tenants (id),
+  id bigint not null,
+  change_version bigint not null,
+  date date not null,
+  person_id bigint not null,
+  resulting_absence_definition_id bigint,
+  requested_absence_definition_id bigint,
+  shift_definition_id bigint,
+  body jsonb not null,
+  primary key (tenant_id, id)
+);
+create index absences_by_date on absences (tenant_id, date, id);
+create index absences_by_person on absences (tenant_id, person_id, date, id);
+create index absences_by_resulting_definition on absences (tenant_id, resulting_absence_definition_id);
+create index absences_by_requested_definition on absences (tenant_id, requested_absence_definition_id);
+create index absences_by_shift_definition on absences (tenant_id, shift_definition_id);
+
+-- Predefined (@employee-number …) and custom external references; a value is unique per collection.
+create table external_references (
+  tenant_id text not null,
+  collection text not null,
+  name text not null,
+  value text not null,
+  entity_id bigint not null,
+  primary key (tenant_id, collection, name, value)
+);
+create index external_references_by_entity on external_references (tenant_id, collection, entity_id);
+
+-- The change log: one row per committed change, read by delta and by delivery.
+create table changes (
+  tenant_id text not null references tenants (id),
+  version bigint not null,
+  collection text not null,
+  entity_id bigint not null,
+  change_type text not null check (change_type in ('InsertOrUpdate', 'Delete')),
+  -- The object as written, with its changeVersion; `json` keeps the text (and key order) as stored.
+  data json not null,
+  -- Absences only, also for deletes: what the delta date and person filters apply to.
+  absence_date date,
+  person_id bigint,
+  committed_at timestamptz not null default now(),
+  primary key (tenant_id, version)
+);
+create index changes_by_commit_time on changes (committed_at);
+create index changes_by_collection on changes (tenant_id, collection, version);
+
+create table webhooks (
+  id uuid primary key,
+  tenant_id text not null references tenants (id),
+  collection text not null,
+  destination_url text not null,
+  external_references jsonb not null default '{}',
+  key_encrypted text not null,
+  previous_key_encrypted text,
+  previous_key_valid_until timestamptz,
+  status text not null default 'Enabled' check (status in ('Enabled', 'Disabled')),
+  disabled_reason text check (disabled_reason in ('Expired', 'RetriesExhausted', 'EndpointGone')),
+  valid_until timestamptz not null,
+  created_at timestamptz not null default now(),
+  -- Changes after this version are sent to the webhook; earlier ones are covered by the initial load.
+  created_version bigint not null,
+  deleted_at timestamptz
+);
+create index webhooks_by_tenant on webhooks (tenant_id, created_at) where deleted_at is null;
+create index webhooks_enabled_by_collection on webhooks (tenant_id, collection) where status = 'Enabled' and deleted_at is null;

@@ -1,0 +1,127 @@
+// The connector plugin: every resource under /connector/protimeapi/api/v1 sits inside it, so its hooks
+// guard all of them — User-Agent required, bearer token verified, tenant and Host matched, scopes checked,
+// per-client rate limit (SPEC §1.1, §1.6). The token endpoint and health routes live outside it.
+
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import { InvalidTokenError, verifyAccessToken } from '../auth/tokens.ts';
+import { findClient } from '../store/clients.ts';
+import { AppError } from '../errors.ts';
+import { collectionRoutes } from './collections.ts';
+import type { ApiContext } from './context.ts';
+import { deltaRoutes } from './delta.ts';
+import { webhookRoutes } from './webhooks.ts';
+
+const CLIENT_STATUS_TTL_MS = 10_000;
+
+function unauthorized(
+  message: string,
+  error: 'invalid_token' | 'insufficient_scope',
+  scope?: string,
+): AppError {
+  const challenge = scope ? `Bearer error="${error}", scope="${scope}"` : `Bearer error="${error}"`;
+  return new AppError('Unauthorized', message, undefined, { 'www-authenticate': challenge });
+}
+
+/** Throws the spec's 401 insufficient_scope unless the request's token has every scope named. */
+export function requireScopes(request: FastifyRequest, ...scopes: string[]): void {
+  const missing = scopes.filter((s) => !request.principal?.scopes.has(s));
+  if (missing.length > 0) {
+    throw unauthorized(
+      `The access token lacks the scope ${missing.join(' and ')}.`,
+      'insufficient_scope',
+      missing.join(' '),
+    );
+  }
+}
+
+/** Remembers for a few seconds whether a client id is still active, so revocation takes effect quickly. */
+class ClientStatusCache {
+  readonly #entries = new Map<string, { active: boolean; tenant: string | undefined; at: number }>();
+
+  constructor(private readonly ctx: ApiContext) {}
+
+  async isActive(clientId: string, tenant: string): Promise<boolean> {
+    let entry = this.#entries.get(clientId);
+    if (!entry || Date.now() - entry.at > CLIENT_STATUS_TTL_MS) {
+      const client = await findClient(this.ctx.db, clientId);
+      entry = {
+        active: client !== undefined && client.revokedAt === null,
+        tenant: client?.tenantId,
+        at: Date.now(),
+      };
+      if (this.#entries.size > 10_000) this.#entries.clear();
+      this.#entries.set(clientId, entry);
+    }
+    return entry.active && entry.tenant === tenant;
+  }
+}
+
+function hostTenant(request: FastifyRequest, baseDomain: string): string | undefined {
+  const host = request.host.toLowerCase();
+  const suffix = `.${baseDomain}`;
+  return host.endsWith(suffix) ? host.slice(0, -suffix.length) : undefined;
+}
+
+export function connectorPlugin(ctx: ApiContext): FastifyPluginAsync {
+  const clientStatus = new ClientStatusCache(ctx);
+  return async (app) => {
+    app.addHook('onRequest', async (request: FastifyRequest, _reply: FastifyReply) => {
+      if (!request.headers['user-agent']) {
+        throw new AppError(
+          'UserAgentRequired',
+          'A User-Agent header is required on every request, for example "PayrollSync/1.0 (Acme Corp)".',
+        );
+      }
+      const header = request.headers.authorization;
+      const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+      if (!match)
+        throw unauthorized('An Authorization: Bearer <access token> header is required.', 'invalid_token');
+      try {
+        request.principal = await verifyAccessToken(ctx.keyRing, match[1]!);
+      } catch (error) {
+        if (error instanceof InvalidTokenError) throw unauthorized(error.message, 'invalid_token');
+        throw error;
+      }
+      const { tenant, clientId } = request.principal;
+      if (ctx.config.baseDomain) {
+        const fromHost = hostTenant(request, ctx.config.baseDomain);
+        if (fromHost !== undefined && fromHost !== tenant) {
+          throw unauthorized(
+            `The access token was issued for tenant ${tenant}, not ${fromHost}.`,
+            'invalid_token',
+          );
+        }
+      }
+      if (!(await clientStatus.isActive(clientId, tenant))) {
+        throw unauthorized('The client of this access token has been revoked.', 'invalid_token');
+      }
+    });
+
+    app.addHook('preHandler', async (request) => {
+      const scopes = request.routeOptions.config.scopes;
+      if (scopes) requireScopes(request, ...scopes);
+    });
+
+    if (ctx.config.rateLimit) {
+      await app.register(rateLimit, {
+        global: true,
+        hook: 'preHandler',
+        max: ctx.config.rateLimit.max,
+        timeWindow: ctx.config.rateLimit.windowMs,
+        keyGenerator: (request) => request.principal?.clientId ?? request.ip,
+        errorResponseBuilder: (_request, context) =>
+          new AppError(
+            'TooManyRequests',
+            `This client exceeded ${context.max} requests per ${context.after}; retry after ${Math.ceil(context.ttl / 1000)} s.`,
+            undefined,
+            { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
+          ),
+      });
+    }
+
+    await app.register(webhookRoutes(ctx));
+    await app.register(collectionRoutes(ctx));
+    await app.register(deltaRoutes(ctx));
+  };
+}

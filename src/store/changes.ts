@@ -1,0 +1,90 @@
+// The change log (SPEC §2): one tenant-wide counter, versions taken under the tenant row's lock so that
+// commit order = version order, appended in one statement, and announced by NOTIFY on commit.
+
+import { formatChangeVersion } from '../domain/change-version.ts';
+import type { Queryable } from './db.ts';
+
+export const CHANGES_CHANNEL = 'timehook_changes';
+
+export type ChangeType = 'InsertOrUpdate' | 'Delete';
+
+export interface NewChange {
+  collection: string;
+  entityId: number;
+  changeType: ChangeType;
+  /** The object as written, without changeVersion (it is put first in the stored data). */
+  data: Record<string, unknown>;
+  absenceDate?: string | null;
+  personId?: number | null;
+}
+
+export interface ChangeRecord {
+  version: number;
+  collection: string;
+  entityId: number;
+  changeType: ChangeType;
+  data: Record<string, unknown>;
+  committedAt: Date;
+}
+
+/**
+ * Takes the next `changes.length` versions of the tenant and appends the changes. Must run inside the
+ * caller's transaction: the tenant row stays locked until it commits, so no later-committed change can
+ * carry a lower version. Returns the versions in input order.
+ */
+export async function appendChanges(
+  tx: Queryable,
+  tenantId: string,
+  changes: NewChange[],
+): Promise<number[]> {
+  if (changes.length === 0) return [];
+  const rows = await tx.query<{ last_version: number }>(
+    'update tenants set last_version = last_version + $2 where id = $1 returning last_version',
+    [tenantId, changes.length],
+  );
+  const last = rows[0]?.last_version;
+  if (last === undefined) throw new Error(`Tenant ${tenantId} does not exist.`);
+  const first = last - changes.length + 1;
+  const versions = changes.map((_, i) => first + i);
+  await tx.query(
+    `insert into changes (tenant_id, version, collection, entity_id, change_type, data, absence_date, person_id)
+     select $1, v, c, e, t, d::json, ad, p
+       from unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::date[], $8::bigint[])
+         as u(v, c, e, t, d, ad, p)`,
+    [
+      tenantId,
+      versions,
+      changes.map((c) => c.collection),
+      changes.map((c) => c.entityId),
+      changes.map((c) => c.changeType),
+      changes.map((c, i) => JSON.stringify({ changeVersion: formatChangeVersion(versions[i]!), ...c.data })),
+      changes.map((c) => c.absenceDate ?? null),
+      changes.map((c) => c.personId ?? null),
+    ],
+  );
+  await tx.query('select pg_notify($1, $2)', [CHANGES_CHANNEL, `${tenantId}:${last}`]);
+  return versions;
+}
+
+/**
+ * Deletes up to `limit` changes committed before `olderThan` and raises each tenant's
+ * pruned_through_version, so delta tokens from before the pruned range answer 410. Returns the count.
+ */
+export async function pruneChanges(db: Queryable, olderThan: Date, limit: number): Promise<number> {
+  const rows = await db.query<{ n: number }>(
+    `with doomed as (
+       select tenant_id, version from changes where committed_at < $1 order by committed_at limit $2
+     ), deleted as (
+       delete from changes c using doomed d where c.tenant_id = d.tenant_id and c.version = d.version
+       returning c.tenant_id, c.version
+     ), raised as (
+       update tenants t set pruned_through_version = greatest(t.pruned_through_version, m.v)
+         from (select tenant_id, max(version) as v from deleted group by tenant_id) m
+        where t.id = m.tenant_id
+       returning 1
+     )
+     select count(*)::int as n from deleted`,
+    [olderThan, limit],
+  );
+  return rows[0]?.n ?? 0;
+}
