@@ -10,6 +10,15 @@ export async function tenantExists(db: Queryable, tenantId: string): Promise<boo
   return (await db.query('select 1 from tenants where id = $1', [tenantId])).length > 0;
 }
 
+/**
+ * Locks the tenant row for the rest of the transaction. Every write transaction takes it first: writes of
+ * one tenant are serialized, so "is this PUT a no-op?" checks and version order cannot race (SPEC §2).
+ * Returns false when the tenant does not exist.
+ */
+export async function lockTenant(tx: Queryable, tenantId: string): Promise<boolean> {
+  return (await tx.query('select 1 from tenants where id = $1 for update', [tenantId])).length > 0;
+}
+
 /** The tenant's latest committed version (0 when nothing was written). */
 export async function currentVersion(db: Queryable, tenantId: string): Promise<number> {
   const rows = await db.query<{ last_version: number }>('select last_version from tenants where id = $1', [
