@@ -2,7 +2,13 @@
 // the connector; the token endpoint; and the connector plugin whose bearer hook guards every resource.
 
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -16,6 +22,25 @@ import { httpMetrics } from './http-metrics.ts';
 export const MAX_URI_LENGTH = 4096;
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
+/** One log line per request, written when it completes (SPEC §5); query strings are left out of it. */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const line = {
+      method: request.method,
+      path: request.url.split('?')[0],
+      route: request.routeOptions.url,
+      status: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      tenant: request.principal?.tenant,
+      clientId: request.principal?.clientId,
+    };
+    if (error) reply.log.error({ ...line, err: error }, 'request failed');
+    else reply.log.info(line, 'request');
+  }
+}
+
 function routePattern(url: string): RegExp {
   const escaped = url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+');
   return new RegExp(`^${escaped}/?$`);
@@ -27,7 +52,7 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
     loggerInstance: logger,
     bodyLimit: BODY_LIMIT_BYTES,
     genReqId: () => randomUUID(),
-    disableRequestLogging: false,
+    logController: new OneLinePerRequest(),
     trustProxy: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_URI_LENGTH },
     ajv: {
