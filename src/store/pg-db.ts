@@ -19,10 +19,13 @@ function typeParser(oid: number, format?: string): (value: string) => unknown {
   return pg.types.getTypeParser(oid, format as 'text') as (value: string) => unknown;
 }
 
+const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
 class PgDb implements Db {
   readonly kind = 'pg' as const;
   readonly #listeners = new Map<string, Set<(payload: string) => void>>();
   #listenClient: pg.PoolClient | undefined;
+  #closed = false;
 
   constructor(private readonly pool: pg.Pool) {}
 
@@ -55,24 +58,56 @@ class PgDb implements Db {
     }
   }
 
+  /**
+   * LISTEN on one dedicated connection. When that connection drops (server restart, network), it is
+   * re-established with backoff and every handler is called once with an empty payload, because
+   * notifications sent while it was down are lost: listeners must then rescan.
+   */
   async listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>> {
-    if (!this.#listenClient) {
-      const client = await this.pool.connect();
-      client.on('notification', (msg) => {
-        for (const h of this.#listeners.get(msg.channel) ?? []) h(msg.payload ?? '');
-      });
-      this.#listenClient = client;
-    }
     let handlers = this.#listeners.get(channel);
     if (!handlers) {
       handlers = new Set();
       this.#listeners.set(channel, handlers);
-      await this.#listenClient.query(`listen "${channel.replace(/"/g, '')}"`);
+      if (this.#listenClient) await this.#listenClient.query(`listen ${quoteIdent(channel)}`);
     }
     handlers.add(handler);
+    if (!this.#listenClient) await this.#connectListener();
     return async () => {
       handlers.delete(handler);
     };
+  }
+
+  async #connectListener(): Promise<void> {
+    const client = await this.pool.connect();
+    let dropped = false;
+    const onDrop = () => {
+      if (dropped) return;
+      dropped = true;
+      client.release(true);
+      if (this.#listenClient === client) this.#listenClient = undefined;
+      if (!this.#closed) this.#scheduleReconnect(250);
+    };
+    client.on('error', onDrop);
+    client.on('end', onDrop);
+    client.on('notification', (msg) => {
+      for (const h of this.#listeners.get(msg.channel) ?? []) h(msg.payload ?? '');
+    });
+    for (const channel of this.#listeners.keys()) await client.query(`listen ${quoteIdent(channel)}`);
+    this.#listenClient = client;
+  }
+
+  #scheduleReconnect(delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.#connectListener().then(
+        () => {
+          for (const handlers of this.#listeners.values()) for (const h of handlers) h('');
+        },
+        () => {
+          if (!this.#closed) this.#scheduleReconnect(Math.min(delayMs * 2, 5_000));
+        },
+      );
+    }, delayMs);
+    timer.unref();
   }
 
   async ping(): Promise<boolean> {
@@ -85,6 +120,7 @@ class PgDb implements Db {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.#listenClient?.release();
     this.#listenClient = undefined;
     await this.pool.end();
