@@ -79,12 +79,10 @@ class PgDb implements Db {
 
   async #connectListener(): Promise<void> {
     const client = await this.pool.connect();
-    let dropped = false;
     const onDrop = () => {
-      if (dropped) return;
-      dropped = true;
+      if (this.#listenClient !== client) return; // already handled, or released by close()
+      this.#listenClient = undefined;
       client.release(true);
-      if (this.#listenClient === client) this.#listenClient = undefined;
       if (!this.#closed) this.#scheduleReconnect(250);
     };
     client.on('error', onDrop);
@@ -121,8 +119,9 @@ class PgDb implements Db {
 
   async close(): Promise<void> {
     this.#closed = true;
-    this.#listenClient?.release();
+    const listener = this.#listenClient;
     this.#listenClient = undefined;
+    listener?.release();
     await this.pool.end();
   }
 }
