@@ -38,19 +38,22 @@ create table signing_keys (
   retired_at timestamptz
 );
 
--- People, absence definitions and shift definitions.
+-- People, absence definitions and shift definitions. body is the canonical object without changeVersion
+-- (src/domain/collections.ts); the API serializes it in spec key order.
 create table resources (
   tenant_id text not null references tenants (id),
-  collection text not null,
-  id bigint not null,
+  collection text not null check (collection in ('people', 'absence-definitions', 'shift-definitions')),
+  id bigint not null check (id > 0),
   change_version bigint not null,
   body jsonb not null,
   primary key (tenant_id, collection, id)
 );
 
+-- Absences: the canonical object in body, and the columns the list filter, paging and the "still in use"
+-- checks of person/definition deletes query. Links are checked by the ingest code under the tenant lock.
 create table absences (
   tenant_id text not null references tenants (id),
-  id bigint not null,
+  id bigint not null check (id > 0),
   change_version bigint not null,
   date date not null,
   person_id bigint not null,
@@ -66,9 +69,10 @@ create index absences_by_resulting_definition on absences (tenant_id, resulting_
 create index absences_by_requested_definition on absences (tenant_id, requested_absence_definition_id);
 create index absences_by_shift_definition on absences (tenant_id, shift_definition_id);
 
--- Predefined (@employee-number …) and custom external references; a value is unique per collection.
+-- Predefined (@employee-number …, kept in step with the object's fields) and custom external references of
+-- people and definitions. A value is unique per (collection, name), so a lookup by reference is unambiguous.
 create table external_references (
-  tenant_id text not null,
+  tenant_id text not null references tenants (id),
   collection text not null,
   name text not null,
   value text not null,
@@ -100,17 +104,25 @@ create table webhooks (
   tenant_id text not null references tenants (id),
   collection text not null,
   destination_url text not null,
+  -- The externalReferences selection of the create request, e.g. {"people": ["@employee-number"]}.
   external_references jsonb not null default '{}',
+  -- The signing key ("whsec_…"), encrypted under the installation key (SecretBox); never stored in clear.
   key_encrypted text not null,
+  -- The key replaced by the last rotation; it signs beside key_encrypted until previous_key_valid_until.
   previous_key_encrypted text,
   previous_key_valid_until timestamptz,
+  -- As written; an Enabled row past valid_until reads as Disabled/Expired before the sweeper writes it.
   status text not null default 'Enabled' check (status in ('Enabled', 'Disabled')),
   disabled_reason text check (disabled_reason in ('Expired', 'RetriesExhausted', 'EndpointGone')),
   valid_until timestamptz not null,
   created_at timestamptz not null default now(),
   -- Changes after this version are sent to the webhook; earlier ones are covered by the initial load.
   created_version bigint not null,
-  deleted_at timestamptz
+  -- Soft delete: gone from the API and from delivery, while its delivery log stays readable.
+  deleted_at timestamptz,
+  constraint webhooks_disabled_has_reason check ((status = 'Disabled') = (disabled_reason is not null))
 );
 create index webhooks_by_tenant on webhooks (tenant_id, created_at) where deleted_at is null;
 create index webhooks_enabled_by_collection on webhooks (tenant_id, collection) where status = 'Enabled' and deleted_at is null;
+-- The expiry sweep (every second) finds Enabled webhooks by valid_until.
+create index webhooks_enabled_by_valid_until on webhooks (valid_until) where status = 'Enabled';

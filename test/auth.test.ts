@@ -197,7 +197,7 @@ describe('bearer authentication on connector requests', () => {
     const res = await h.app.inject({
       method: 'GET',
       url: `${PREFIX}/webhooks`,
-      headers: { authorization: `Bearer ${token}` },
+      headers: { authorization: `Bearer ${token}`, 'user-agent': undefined },
     });
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().error.code, 'UserAgentRequired');

@@ -26,7 +26,11 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
 class OneLinePerRequest extends LogController {
   override incomingRequest(): void {}
 
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
     const line = {
       method: request.method,
       path: request.url.split('?')[0],
@@ -93,6 +97,8 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
     }
   });
 
+  // JSON everywhere, form bodies for the token endpoint; anything else (text/plain too) is 415.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });

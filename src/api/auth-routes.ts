@@ -149,14 +149,12 @@ export function authRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         clientId: client.id,
         scopes,
       });
-      return reply
-        .headers({ 'cache-control': 'no-store', pragma: 'no-cache' })
-        .send({
-          access_token: accessToken,
-          expires_in: TOKEN_TTL_SECONDS,
-          token_type: 'Bearer',
-          scope: scopes.join(' '),
-        });
+      return reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send({
+        access_token: accessToken,
+        expires_in: TOKEN_TTL_SECONDS,
+        token_type: 'Bearer',
+        scope: scopes.join(' '),
+      });
     });
 
     app.get(

@@ -7,33 +7,13 @@ import rateLimit from '@fastify/rate-limit';
 import { InvalidTokenError, verifyAccessToken } from '../auth/tokens.ts';
 import { findClient } from '../store/clients.ts';
 import { AppError } from '../errors.ts';
+import { requireScopes, unauthorized } from './scopes.ts';
 import { collectionRoutes } from './collections.ts';
 import type { ApiContext } from './context.ts';
 import { deltaRoutes } from './delta.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 const CLIENT_STATUS_TTL_MS = 10_000;
-
-function unauthorized(
-  message: string,
-  error: 'invalid_token' | 'insufficient_scope',
-  scope?: string,
-): AppError {
-  const challenge = scope ? `Bearer error="${error}", scope="${scope}"` : `Bearer error="${error}"`;
-  return new AppError('Unauthorized', message, undefined, { 'www-authenticate': challenge });
-}
-
-/** Throws the spec's 401 insufficient_scope unless the request's token has every scope named. */
-export function requireScopes(request: FastifyRequest, ...scopes: string[]): void {
-  const missing = scopes.filter((s) => !request.principal?.scopes.has(s));
-  if (missing.length > 0) {
-    throw unauthorized(
-      `The access token lacks the scope ${missing.join(' and ')}.`,
-      'insufficient_scope',
-      missing.join(' '),
-    );
-  }
-}
 
 /** Remembers for a few seconds whether a client id is still active, so revocation takes effect quickly. */
 class ClientStatusCache {
@@ -98,7 +78,8 @@ export function connectorPlugin(ctx: ApiContext): FastifyPluginAsync {
       }
     });
 
-    app.addHook('preHandler', async (request) => {
+    // Scopes are checked before body validation: a caller without the scope learns nothing about bodies.
+    app.addHook('preValidation', async (request) => {
       const scopes = request.routeOptions.config.scopes;
       if (scopes) requireScopes(request, ...scopes);
     });

@@ -46,7 +46,7 @@ export function isStoreUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && PG_UNAVAILABLE_CODES.has(code)) return true;
   const message = (error as Error | null)?.message ?? '';
-  return /Connection terminated|connection timeout|Client has encountered a connection error|PGlite is closed/i.test(
+  return /Connection terminated|connection timeout|Client has encountered a connection error|PGlite is closed|Cannot use a pool after calling end/i.test(
     message,
   );
 }
@@ -105,11 +105,9 @@ export function errorHandler(
       break;
   }
   if (error instanceof SyntaxError && fe.statusCode === 400) {
-    return reply
-      .code(400)
-      .send({
-        validationErrors: [{ property: '', message: `The body is not valid JSON: ${error.message}` }],
-      });
+    return reply.code(400).send({
+      validationErrors: [{ property: '', message: `The body is not valid JSON: ${error.message}` }],
+    });
   }
   if (fe.statusCode === 429) {
     return sendError(

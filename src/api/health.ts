@@ -10,14 +10,12 @@ export function healthRoutes(ctx: ApiContext): FastifyPluginAsync {
     app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
       const reachable = await ctx.db.ping();
       const migrated = reachable && (await isMigrated(ctx.db));
-      return reply
-        .code(reachable && migrated ? 200 : 503)
-        .send({
-          status: reachable && migrated ? 'ready' : 'unavailable',
-          store: ctx.db.kind,
-          reachable,
-          migrated,
-        });
+      return reply.code(reachable && migrated ? 200 : 503).send({
+        status: reachable && migrated ? 'ready' : 'unavailable',
+        store: ctx.db.kind,
+        reachable,
+        migrated,
+      });
     });
     app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
       reply.type(ctx.metrics.contentType).send(await ctx.metrics.metrics()),
