@@ -104,6 +104,10 @@ create table changes (
   -- Absences only, also for deletes: what the delta date and person filters apply to.
   absence_date date,
   person_id bigint,
+  -- For an update that moved the absence (other date or person): where it was, so a delta filtered on the
+  -- old range still reports that it left.
+  previous_absence_date date,
+  previous_person_id bigint,
   committed_at timestamptz not null default now(),
   primary key (tenant_id, version)
 );

@@ -123,6 +123,18 @@ describe('GET /delta/<collection>', () => {
     ]);
   });
 
+  test('an absence moved out of the date range is reported, so the consumer learns it left', async () => {
+    const token = await seeded();
+    await putOk(h, token, '/absences/1', absence({ date: '2026-03-05' }));
+    await putOk(h, token, '/absences/2', absence({ date: '2026-04-05' }));
+    const link = await load(token, `/absences?${filterQuery(MARCH)}&delta`);
+    await putOk(h, token, '/absences/1', absence({ date: '2026-04-07' }));
+    await putOk(h, token, '/absences/2', absence({ date: '2026-04-08' }));
+    const delta = await followDelta(h, token, link);
+    assert.deepEqual(summary(delta.value), [['InsertOrUpdate', 1]]);
+    assert.equal((delta.value[0]!.data as unknown as { date: string }).date, '2026-04-07');
+  });
+
   test('applies the person filter, deletes included', async () => {
     const token = await seeded();
     await putOk(h, token, '/absences/1', absence());

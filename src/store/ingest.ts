@@ -236,6 +236,9 @@ async function writeAbsences(
         data: body as unknown as Record<string, unknown>,
         absenceDate: body.date,
         personId: body.person.id,
+        ...(before && (before.body.date !== body.date || before.body.person.id !== body.person.id)
+          ? { previousAbsenceDate: before.body.date, previousPersonId: before.body.person.id }
+          : {}),
       });
     }
     const deletedIds = deletes.filter((id) => stored.has(id));
