@@ -6,7 +6,9 @@ import { buildApp } from './api/app.ts';
 import { KeyRing } from './auth/key-ring.ts';
 import type { Config, Role } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
+import { startDeliveryWorker } from './delivery/worker.ts';
 import { startMaintenance } from './maintenance.ts';
+import { classifyAddress } from './net/destination-guard.ts';
 import { openStore, type Store } from './store/open.ts';
 
 export interface RunningServer {
@@ -62,12 +64,17 @@ export async function startServer(
   }
   const maintenance =
     role === 'worker' || role === 'all' ? startMaintenance(store.db, config, logger) : undefined;
+  const delivery =
+    role === 'worker' || role === 'all'
+      ? await startDeliveryWorker({ db: store.db, box: store.box, config, logger, metrics, classifyAddress })
+      : undefined;
   logger.info({ role, store: store.db.kind, url }, 'timehook started');
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       await app?.close();
+      await delivery?.stop();
       await maintenance?.stop();
       await store.db.close();
       logger.info('timehook stopped');

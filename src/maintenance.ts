@@ -4,6 +4,7 @@
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { pruneChanges } from './store/changes.ts';
+import { pruneDeliveries } from './store/deliveries.ts';
 import type { Db } from './store/db.ts';
 import { expireWebhooks } from './store/webhooks.ts';
 
@@ -29,6 +30,10 @@ export function startMaintenance(db: Db, config: Config, logger: Logger): Mainte
         for (let n = PRUNE_BATCH; n === PRUNE_BATCH; pruned += n)
           n = await pruneChanges(db, cutoff, PRUNE_BATCH);
         if (pruned > 0) logger.info({ pruned }, 'change log pruned');
+        let prunedDeliveries = 0;
+        for (let n = PRUNE_BATCH; n === PRUNE_BATCH; prunedDeliveries += n)
+          n = await pruneDeliveries(db, cutoff, PRUNE_BATCH);
+        if (prunedDeliveries > 0) logger.info({ pruned: prunedDeliveries }, 'delivery log pruned');
       }
     } catch (error) {
       logger.warn({ err: error }, 'maintenance failed; retrying');

@@ -10,6 +10,7 @@ import { AppError } from '../errors.ts';
 import { requireScopes, unauthorized } from './scopes.ts';
 import { collectionRoutes } from './collections.ts';
 import type { ApiContext } from './context.ts';
+import { deliveryRoutes } from './deliveries.ts';
 import { deltaRoutes } from './delta.ts';
 import { webhookRoutes } from './webhooks.ts';
 
@@ -102,6 +103,7 @@ export function connectorPlugin(ctx: ApiContext): FastifyPluginAsync {
     }
 
     await app.register(webhookRoutes(ctx));
+    await app.register(deliveryRoutes(ctx));
     await app.register(collectionRoutes(ctx));
     await app.register(deltaRoutes(ctx));
   };

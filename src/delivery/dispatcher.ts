@@ -1,0 +1,379 @@
+// The delivery dispatcher: leases webhooks, wakes their runners on notifications, and batches bookkeeping.
+// It knows nothing of SQL or HTTP: the store and the sender are handed in as functions (worker.ts wires the
+// real ones), so tests can drive it with fakes.
+//
+// Design (SPEC §3, §4; issue 3):
+//
+// Source of truth. The change log. Each webhook has a cursor (webhooks.delivery_cursor, the last change
+// version moved into deliveries; created_version at first). The worker that holds the webhook's lease moves
+// new changes of its collection above the cursor into `deliveries` rows in one transaction, under the webhook
+// row's lock, advancing the cursor in the same transaction (store fanOutChanges). The event body
+// ({"changeType","data"} plus requested externalReferences) is built there once and stored, so every retry
+// sends identical bytes; webhook-id is msg_<webhook>_<changeVersion>, identical on every retry.
+//
+// Wake-ups. NOTIFY timehook_changes ("<tenant>:<version>", sent by appendChanges on commit) marks that
+// tenant's runners dirty; timehook_webhooks (a trigger on webhooks: created, disabled, expired, deleted, key
+// rotated) marks that webhook's runner dirty or claims a new webhook; timehook_deliveries (a redelivery)
+// makes its runner load past its window's high-water mark. An empty payload (the pg listener reconnected) rescans everything. A backstop poll
+// every few seconds marks every runner dirty, in case a notification was lost.
+//
+// Leases. A worker claims Enabled webhooks whose lease is free or expired (FOR UPDATE SKIP LOCKED), renews
+// them every leaseTtl/3, and releases them on a graceful stop. Only the lease holder fans out and sends, so
+// it can keep per-entity FIFO queues in memory. A crashed worker's webhooks are claimed by another worker
+// after leaseTtlMs (at once on the embedded store, where the data-directory lock proves it is alone). A
+// worker that cannot renew stops starting attempts once its local lease deadline has passed.
+//
+// Ordering (per webhook and entity id). Delivery ids grow in commit order per webhook (inserts take the
+// webhook row's lock), so an entity's open deliveries in id order are its events in order. The runner keeps
+// each entity's loaded deliveries in a queue and sends only the head; the next is sent only after the head
+// was acknowledged (2xx; the webhook's disablement gives everything up). A failed head waits for its retry
+// time in a timer heap without holding an in-flight slot: other entities keep flowing, up to
+// maxInFlightPerWebhook at once. Ready entities with fresh heads and with retry heads take turns, so neither
+// starves the other.
+//
+// Memory. A runner loads a window of open deliveries in id order (scanFrom = the highest id seen), in chunks
+// of at least half a window. If slots are free and nothing is ready while the window is too full to load
+// (it holds events queued behind entities that wait for a retry or are being sent), those tails are dropped
+// and the entity is marked incomplete; it is refilled from the store (by entity, id >= missingFrom) when its
+// head is acknowledged. Memory is bounded by the window plus one head per waiting entity, and a failing or
+// hot entity never keeps the others from being loaded.
+//
+// Bookkeeping. Finished attempts go to a Flusher that writes them in batches every ~10 ms (one statement:
+// failed attempts appended, delivery states and their latest attempt updated via unnest). A delivery is
+// marked Delivered only after its 2xx; after a crash everything not yet marked is sent again (at least once,
+// SPEC §3.1). The next event of an entity may be sent before the previous one's mark is written: after a
+// crash the consumer may then see the earlier event again (a duplicate, after the later one), never a later
+// event before an earlier one was acknowledged.
+//
+// Outcomes. classify() (outcome.ts) and nextAttemptAt() (retry-policy.ts) are pure. 410 disables the webhook
+// (EndpointGone) and an event that exhausts the schedule disables it (RetriesExhausted); both abandon its open
+// deliveries. Expiry (validUntil), disablement and deletion stop sending at once: the runner checks before
+// every attempt, and the trigger wakes it to re-read the webhook.
+//
+// Failures of the store (habit 9) are not receiver failures: the worker logs, backs off and leaves the work
+// for the next sync or claim; records wait in the Flusher and sending pauses while too many are unwritten.
+
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from '../log.ts';
+import type { AttemptRecord, FanOutResult, OpenDelivery } from '../store/deliveries.ts';
+import type { LeasedWebhook } from '../store/delivery-leases.ts';
+import type { DisabledReason } from '../store/webhooks.ts';
+import { Flusher } from './flusher.ts';
+import type { SendRequest, SendResult } from './sender.ts';
+import { WebhookRunner, type AttemptOutcomeLabel, type RunnerOptions } from './webhook-runner.ts';
+
+/** The store operations of the delivery engine, as functions (see dispatcher-store.ts for the real ones). */
+export interface DispatcherStore {
+  claim(owner: string, ttlMs: number, limit: number): Promise<LeasedWebhook[]>;
+  renew(owner: string, ids: string[], ttlMs: number): Promise<string[]>;
+  release(owner: string, ids?: string[]): Promise<void>;
+  /** Embedded store only: clears leases a killed process left behind. */
+  clearLeases?(): Promise<void>;
+  fanOut(params: { webhookId: string; owner: string; limit: number; plain: boolean }): Promise<FanOutResult>;
+  loadOpen(webhookId: string, afterId: number, limit: number): Promise<OpenDelivery[]>;
+  loadEntity(
+    webhookId: string,
+    entityId: number,
+    fromId: number,
+    throughId: number,
+    limit: number,
+  ): Promise<OpenDelivery[]>;
+  record(records: AttemptRecord[]): Promise<void>;
+  stopWebhook(webhookId: string, reason: DisabledReason): Promise<boolean>;
+  abandonStopped(limit: number): Promise<number>;
+}
+
+export interface DeliveryObserver {
+  /** One finished attempt; latencyMs (commit → acknowledgement) for a delivered one. */
+  attempt(outcome: AttemptOutcomeLabel, durationMs: number, latencyMs?: number): void;
+}
+
+export interface DispatcherOptions {
+  retryScheduleMs: readonly number[];
+  maxInFlightPerWebhook: number;
+  leaseTtlMs: number;
+  userAgent: string;
+  /** The safety poll (notifications do the real work). */
+  backstopPollMs?: number;
+  /** Webhooks claimed per statement. */
+  claimBatch?: number;
+  /** At most this many webhooks per worker (room for issue 4's fair sharing). */
+  maxWebhooks?: number;
+  fanOutBatch?: number;
+  window?: number;
+  refillBatch?: number;
+  /** Sending pauses while more attempt records than this wait to be written. */
+  maxUnrecorded?: number;
+}
+
+export interface DispatcherDeps {
+  store: DispatcherStore;
+  send(request: SendRequest): Promise<SendResult>;
+  decryptKey(sealed: string): string;
+  logger: Logger;
+  observer: DeliveryObserver;
+  options: DispatcherOptions;
+  now?: () => number;
+  jitter?: () => number;
+  workerId?: string;
+}
+
+const ABANDON_BATCH = 10_000;
+
+export class Dispatcher {
+  readonly workerId: string;
+  readonly #runners = new Map<string, WebhookRunner>();
+  readonly #byTenant = new Map<string, Set<WebhookRunner>>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #flusher: Flusher;
+  readonly #options: Required<Omit<DispatcherOptions, 'maxWebhooks'>> & { maxWebhooks: number };
+  readonly #runnerOptions: RunnerOptions;
+  readonly #now: () => number;
+  readonly #jitter: () => number;
+  #leaseTimer: NodeJS.Timeout | undefined;
+  #pollTimer: NodeJS.Timeout | undefined;
+  #leasing: Promise<void> | undefined;
+  #leaseAgain = false;
+  #stopping = false;
+  #started = false;
+
+  constructor(private readonly deps: DispatcherDeps) {
+    this.workerId = deps.workerId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.#now = deps.now ?? Date.now;
+    this.#jitter = deps.jitter ?? Math.random;
+    const o = deps.options;
+    this.#options = {
+      retryScheduleMs: o.retryScheduleMs,
+      maxInFlightPerWebhook: o.maxInFlightPerWebhook,
+      leaseTtlMs: o.leaseTtlMs,
+      userAgent: o.userAgent,
+      backstopPollMs: o.backstopPollMs ?? 5_000,
+      claimBatch: o.claimBatch ?? 100,
+      maxWebhooks: o.maxWebhooks ?? Number.POSITIVE_INFINITY,
+      fanOutBatch: o.fanOutBatch ?? 1_000,
+      window: o.window ?? 1_000,
+      refillBatch: o.refillBatch ?? 100,
+      maxUnrecorded: o.maxUnrecorded ?? 20_000,
+    };
+    this.#runnerOptions = {
+      retryScheduleMs: this.#options.retryScheduleMs,
+      maxInFlight: this.#options.maxInFlightPerWebhook,
+      userAgent: this.#options.userAgent,
+      fanOutBatch: this.#options.fanOutBatch,
+      window: this.#options.window,
+      refillBatch: this.#options.refillBatch,
+    };
+    this.#flusher = new Flusher(
+      (records) => deps.store.record(records),
+      deps.logger,
+      () => {
+        for (const runner of this.#runners.values()) runner.pump();
+      },
+    );
+  }
+
+  /** The webhooks this worker holds. */
+  get webhookIds(): string[] {
+    return [...this.#runners.keys()];
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    if (this.deps.store.clearLeases) await this.deps.store.clearLeases();
+    await this.#maintainLeases();
+    this.#leaseTimer = setInterval(() => this.#requestLeases(), Math.max(50, this.#options.leaseTtlMs / 3));
+    this.#leaseTimer.unref();
+    this.#pollTimer = setInterval(() => this.#markAllDirty(), this.#options.backstopPollMs);
+    this.#pollTimer.unref();
+  }
+
+  /** NOTIFY timehook_changes: "<tenant>:<lastVersion>", or "" after a reconnect (rescan everything). */
+  onChangesNotification(payload: string): void {
+    if (this.#stopping) return;
+    if (payload === '') {
+      this.#markAllDirty();
+      this.#requestLeases();
+      return;
+    }
+    const tenant = payload.slice(0, payload.lastIndexOf(':'));
+    for (const runner of this.#byTenant.get(tenant) ?? []) runner.markDirty();
+  }
+
+  /** NOTIFY timehook_webhooks (created or changed): a webhook id, or "" after a reconnect. */
+  onWebhookNotification(payload: string): void {
+    if (this.#stopping) return;
+    if (payload === '') {
+      this.#markAllDirty();
+      this.#requestLeases();
+      return;
+    }
+    const runner = this.#runners.get(payload);
+    if (runner) runner.markDirty();
+    else this.#requestLeases();
+  }
+
+  /** NOTIFY timehook_deliveries (a redelivery was queued): a webhook id, or "" after a reconnect. */
+  onRedeliveryNotification(payload: string): void {
+    if (this.#stopping) return;
+    if (payload === '') {
+      for (const runner of this.#runners.values()) runner.markRedelivered();
+      return;
+    }
+    this.#runners.get(payload)?.markRedelivered();
+  }
+
+  /**
+   * Graceful stop (SPEC §4): no new attempts, in-flight attempts finish (bounded by the delivery timeout),
+   * their records are written, and the leases are released so other workers take over at once.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    clearInterval(this.#leaseTimer);
+    clearInterval(this.#pollTimer);
+    const held = [...this.#runners.keys()];
+    for (const runner of this.#runners.values()) runner.stop();
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    await this.#leasing?.catch(() => undefined);
+    await this.#flusher.drain(10_000);
+    try {
+      if (held.length > 0) await this.deps.store.release(this.workerId, held);
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, 'could not release delivery leases; they expire by themselves');
+    }
+    this.#runners.clear();
+    this.#byTenant.clear();
+  }
+
+  #markAllDirty(): void {
+    for (const runner of this.#runners.values()) runner.markDirty();
+  }
+
+  #track(work: Promise<unknown>): void {
+    this.#inFlight.add(work);
+    void work.finally(() => this.#inFlight.delete(work));
+  }
+
+  #requestLeases(): void {
+    if (this.#stopping) return;
+    if (this.#leasing) {
+      this.#leaseAgain = true;
+      return;
+    }
+    this.#leasing = this.#maintainLeases().finally(() => {
+      this.#leasing = undefined;
+      if (this.#leaseAgain) {
+        this.#leaseAgain = false;
+        this.#requestLeases();
+      }
+    });
+  }
+
+  /** Renews held leases (dropping lost ones), claims free ones, and settles stopped webhooks' deliveries. */
+  async #maintainLeases(): Promise<void> {
+    const { store, logger } = this.deps;
+    const ttl = this.#options.leaseTtlMs;
+    try {
+      const held = [...this.#runners.keys()];
+      if (held.length > 0) {
+        const asked = this.#now();
+        const kept = new Set(await store.renew(this.workerId, held, ttl));
+        for (const id of held) {
+          const runner = this.#runners.get(id);
+          if (!runner) continue;
+          if (kept.has(id)) {
+            runner.leaseDeadline = asked + ttl;
+          } else {
+            logger.warn({ webhookId: id }, 'delivery lease lost; another worker owns this webhook now');
+            runner.stop();
+            this.#forget(runner);
+          }
+        }
+      }
+      while (!this.#stopping && this.#runners.size < this.#options.maxWebhooks) {
+        const limit = Math.min(this.#options.claimBatch, this.#options.maxWebhooks - this.#runners.size);
+        const asked = this.#now();
+        const claimed = await store.claim(this.workerId, ttl, limit);
+        for (const webhook of claimed) this.#adopt(webhook, asked + ttl);
+        if (claimed.length < limit) break;
+      }
+      if (!this.#stopping) {
+        const abandoned = await store.abandonStopped(ABANDON_BATCH);
+        if (abandoned > 0) logger.info({ abandoned }, 'deliveries of disabled or deleted webhooks abandoned');
+      }
+    } catch (error) {
+      logger.warn({ err: error }, 'delivery lease maintenance failed; retrying');
+    }
+  }
+
+  #adopt(webhook: LeasedWebhook, leaseDeadline: number): void {
+    if (this.#stopping) {
+      void this.deps.store.release(this.workerId, [webhook.id]).catch(() => undefined);
+      return;
+    }
+    const existing = this.#runners.get(webhook.id);
+    if (existing) {
+      // Our own lease had lapsed (renewals fell behind) and we claimed it again: keep the runner.
+      existing.leaseDeadline = leaseDeadline;
+      return;
+    }
+    const { store } = this.deps;
+    const owner = this.workerId;
+    const id = webhook.id;
+    const runner = new WebhookRunner(
+      id,
+      webhook.tenantId,
+      {
+        fanOut: (p) => store.fanOut({ webhookId: id, owner, ...p }),
+        loadOpen: (afterId, limit) => store.loadOpen(id, afterId, limit),
+        loadEntity: (entityId, fromId, throughId, limit) =>
+          store.loadEntity(id, entityId, fromId, throughId, limit),
+        stopWebhook: (reason) => store.stopWebhook(id, reason),
+      },
+      {
+        send: (request) => this.deps.send(request),
+        record: (record) => this.#flusher.add(record),
+        flushed: () => this.#flusher.drain(),
+        mayStartAttempts: () => !this.#stopping && this.#flusher.backlog < this.#options.maxUnrecorded,
+        decryptKey: (sealed) => this.deps.decryptKey(sealed),
+        observe: (outcome, durationMs, latencyMs) =>
+          this.deps.observer.attempt(outcome, durationMs, latencyMs),
+        onStopped: (r, why) => this.#onRunnerStopped(r, why),
+        track: (work) => this.#track(work),
+      },
+      this.#runnerOptions,
+      this.deps.logger,
+      this.#now,
+      this.#jitter,
+    );
+    runner.leaseDeadline = leaseDeadline;
+    this.#runners.set(id, runner);
+    let tenantRunners = this.#byTenant.get(webhook.tenantId);
+    if (!tenantRunners) this.#byTenant.set(webhook.tenantId, (tenantRunners = new Set()));
+    tenantRunners.add(runner);
+    runner.markDirty();
+  }
+
+  #forget(runner: WebhookRunner): void {
+    if (this.#runners.get(runner.id) === runner) this.#runners.delete(runner.id);
+    const tenantRunners = this.#byTenant.get(runner.tenantId);
+    tenantRunners?.delete(runner);
+    if (tenantRunners?.size === 0) this.#byTenant.delete(runner.tenantId);
+  }
+
+  #onRunnerStopped(runner: WebhookRunner, why: 'inactive' | 'lease-lost' | 'disabled'): void {
+    this.#forget(runner);
+    if (why === 'lease-lost' || this.#stopping) return;
+    // Disabled, expired or deleted: give the lease back and settle its open deliveries.
+    const { store, logger } = this.deps;
+    const work = store
+      .release(this.workerId, [runner.id])
+      .then(() => store.abandonStopped(ABANDON_BATCH))
+      .catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not settle a stopped webhook; retrying later'),
+      );
+    this.#track(work);
+  }
+}

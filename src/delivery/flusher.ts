@@ -1,0 +1,74 @@
+// Batches the bookkeeping of finished attempts: records pile up while one write is in flight and go to the
+// store together in the next (one statement per batch). A store failure keeps the records and retries with
+// backoff; until they are written, an acknowledged event may be sent again after a crash (at least once).
+
+import type { Logger } from '../log.ts';
+import type { AttemptRecord } from '../store/deliveries.ts';
+
+const MAX_BATCH = 5_000;
+/**
+ * Records wait this long for company before a write. Bookkeeping is off the latency path (an entity's next
+ * event is sent as soon as the previous one is acknowledged), so this only trades a few more duplicates after
+ * a crash for far fewer statements under load.
+ */
+const GATHER_MS = 10;
+const MAX_BACKOFF_MS = 5_000;
+
+export class Flusher {
+  #buffer: AttemptRecord[] = [];
+  #running: Promise<void> | undefined;
+  #failures = 0;
+
+  constructor(
+    private readonly write: (records: AttemptRecord[]) => Promise<void>,
+    private readonly logger: Logger,
+    /** Called after each successful write (the dispatcher resumes sending if it had paused). */
+    private readonly onFlushed: () => void,
+  ) {}
+
+  /** Records not yet written. */
+  get backlog(): number {
+    return this.#buffer.length;
+  }
+
+  add(record: AttemptRecord): void {
+    this.#buffer.push(record);
+    this.#running ??= this.#run();
+  }
+
+  /** Resolves once everything added so far is written (or, when the store is down, after `giveUpMs`). */
+  async drain(giveUpMs = Number.POSITIVE_INFINITY): Promise<void> {
+    const started = Date.now();
+    while (this.#running || this.#buffer.length > 0) {
+      if (Date.now() - started > giveUpMs) return;
+      this.#running ??= this.#run();
+      await Promise.race([this.#running, new Promise((resolve) => setTimeout(resolve, 100))]);
+    }
+  }
+
+  async #run(): Promise<void> {
+    // Let the attempts that finish meanwhile join the batch.
+    await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
+    try {
+      while (this.#buffer.length > 0) {
+        const batch = this.#buffer.splice(0, MAX_BATCH);
+        try {
+          await this.write(batch);
+          this.#failures = 0;
+          this.onFlushed();
+        } catch (error) {
+          this.#buffer.unshift(...batch);
+          this.#failures++;
+          const delay = Math.min(100 * 2 ** this.#failures, MAX_BACKOFF_MS);
+          this.logger.warn(
+            { err: error, records: this.#buffer.length, retryInMs: delay },
+            'could not record delivery attempts; retrying',
+          );
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    } finally {
+      this.#running = undefined;
+    }
+  }
+}

@@ -1,0 +1,261 @@
+// The sender: one signed POST per attempt over a keep-alive undici Pool per origin (SPEC §3 "Timeouts").
+// Connect timeout 5 s, a whole-attempt deadline, the answer's body read up to 4 KiB, redirects never
+// followed, and the destination rule checked on the address actually connected to (after DNS, so a name
+// that re-resolves to a private address is refused). It knows nothing of the store or of retries.
+
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
+import { buildConnector, Pool } from 'undici';
+import type { AttemptReport } from './outcome.ts';
+
+export const CONNECT_TIMEOUT_MS = 5_000;
+/** How much of an answer's body is kept for the delivery log. */
+export const RESPONSE_BODY_KEEP_BYTES = 4 * 1024;
+/** An answer body larger than this is not drained (the connection is closed instead of reused). */
+const RESPONSE_BODY_DRAIN_BYTES = 256 * 1024;
+/** A pool not used for this long is closed. */
+const POOL_IDLE_MS = 5 * 60_000;
+const CONNECTIONS_PER_ORIGIN = 256;
+
+/** Classifies an address the destination rule refuses: its category (e.g. "private"), or undefined. */
+export type AddressClassifier = (ip: string) => string | undefined;
+
+export interface SenderOptions {
+  /** The whole-attempt deadline (TIMEHOOK_DELIVERY_TIMEOUT). */
+  timeoutMs: number;
+  /** TIMEHOOK_ALLOW_INSECURE_DESTINATIONS: connect to any address. */
+  allowInsecure: boolean;
+  classifyAddress: AddressClassifier;
+  connectTimeoutMs?: number;
+}
+
+export interface SendRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export interface SendResult extends AttemptReport {
+  durationMs: number;
+  /** The first ≤ 4 KiB of the answer's body, decoded as UTF-8 (lossily). */
+  responseBody: string | undefined;
+}
+
+/** Raised (inside the connector) when the address to connect to is refused by the destination rule. */
+export class BlockedAddressError extends Error {
+  readonly code = 'TIMEHOOK_BLOCKED_ADDRESS';
+  constructor(
+    readonly address: string,
+    readonly category: string,
+  ) {
+    super(`${address} is a ${category} address, which webhooks may not reach`);
+  }
+}
+
+const TLS_CODES = /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH|ERR_OSSL)/;
+
+/** A short, log-friendly description of why an attempt got no answer. */
+export function describeSendError(error: unknown, timeoutMs: number): string {
+  const e = error as { code?: string; name?: string; message?: string; cause?: unknown };
+  if (error instanceof BlockedAddressError) return `blocked address: ${error.message}`;
+  if (e?.cause instanceof BlockedAddressError) return `blocked address: ${e.cause.message}`;
+  const code = e?.code ?? '';
+  if (code === 'UND_ERR_CONNECT_TIMEOUT')
+    return `connect timeout: no connection within ${CONNECT_TIMEOUT_MS} ms`;
+  if (
+    e?.name === 'AbortError' ||
+    e?.name === 'TimeoutError' ||
+    code === 'UND_ERR_ABORTED' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT'
+  ) {
+    return `timeout: no complete answer within ${timeoutMs} ms`;
+  }
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' || code === 'EAI_FAIL') {
+    return `DNS lookup failed (${code})`;
+  }
+  if (TLS_CODES.test(code) || /certificate|SSL|TLS/i.test(e?.message ?? '')) {
+    return `TLS error: ${code || e?.message || 'handshake failed'}`;
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') {
+    return `connection reset (${code})`;
+  }
+  if (e?.cause) return describeSendError(e.cause, timeoutMs);
+  return `network error: ${code || e?.message || String(error)}`;
+}
+
+/**
+ * A DNS lookup that drops addresses the destination rule refuses, and fails with BlockedAddressError when
+ * none is left: net.connect then only ever dials a permitted address.
+ */
+function guardedLookup(classify: AddressClassifier): LookupFunction {
+  return (hostname, options, callback) => {
+    dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+      if (error) {
+        callback(error, '', 4);
+        return;
+      }
+      const allowed = addresses.filter((a) => classify(a.address) === undefined);
+      if (allowed.length === 0) {
+        const first = addresses[0];
+        const blocked = new BlockedAddressError(
+          first?.address ?? hostname,
+          classify(first?.address ?? '') ?? 'unknown',
+        );
+        callback(blocked, '', 4);
+        return;
+      }
+      if (options.all) {
+        (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, allowed);
+      } else {
+        callback(null, allowed[0]!.address, allowed[0]!.family);
+      }
+    });
+  };
+}
+
+type Connector = buildConnector.connector;
+
+/**
+ * undici's connector with the destination rule: IP literals are checked before dialing, names through
+ * guardedLookup, and the socket's remote address once more after connecting.
+ */
+function guardedConnector(options: SenderOptions): Connector {
+  const connectTimeout = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+  if (options.allowInsecure) return buildConnector({ timeout: connectTimeout });
+  const classify = options.classifyAddress;
+  const base = buildConnector({
+    timeout: connectTimeout,
+    lookup: guardedLookup(classify),
+  });
+  return (opts, callback) => {
+    const literal = opts.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(literal) !== 0) {
+      const category = classify(literal);
+      if (category !== undefined) {
+        callback(new BlockedAddressError(literal, category), null);
+        return;
+      }
+    }
+    base(opts, (error, socket) => {
+      if (error || !socket) {
+        callback(error ?? new Error('no socket'), null);
+        return;
+      }
+      const remote = socket.remoteAddress;
+      const category = remote === undefined ? 'unknown' : classify(remote);
+      if (category !== undefined) {
+        socket.destroy();
+        callback(new BlockedAddressError(remote ?? 'an unknown address', category), null);
+        return;
+      }
+      callback(null, socket);
+    });
+  };
+}
+
+export class Sender {
+  readonly #pools = new Map<string, { pool: Pool; lastUsed: number }>();
+  readonly #connector: Connector;
+  readonly #sweeper: NodeJS.Timeout;
+  #closed = false;
+
+  constructor(private readonly options: SenderOptions) {
+    this.#connector = guardedConnector(options);
+    this.#sweeper = setInterval(() => this.#closeIdlePools(), POOL_IDLE_MS);
+    this.#sweeper.unref();
+  }
+
+  #poolFor(origin: string): Pool {
+    let entry = this.#pools.get(origin);
+    if (!entry) {
+      const pool = new Pool(origin, {
+        connections: CONNECTIONS_PER_ORIGIN,
+        pipelining: 1,
+        connect: this.#connector,
+        headersTimeout: this.options.timeoutMs,
+        bodyTimeout: this.options.timeoutMs,
+        keepAliveTimeout: 4_000,
+      });
+      entry = { pool, lastUsed: Date.now() };
+      this.#pools.set(origin, entry);
+    }
+    entry.lastUsed = Date.now();
+    return entry.pool;
+  }
+
+  #closeIdlePools(): void {
+    const cutoff = Date.now() - POOL_IDLE_MS;
+    for (const [origin, entry] of this.#pools) {
+      if (entry.lastUsed < cutoff) {
+        this.#pools.delete(origin);
+        entry.pool.close().catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * POSTs one event and reports what happened; never throws for a receiver's failure (those are results).
+   * Redirects are not followed: a 3xx is reported as it is.
+   */
+  async send(request: SendRequest): Promise<SendResult> {
+    const started = performance.now();
+    const timeoutMs = this.options.timeoutMs;
+    const abort = new AbortController();
+    const deadline = setTimeout(() => abort.abort(new DOMException('deadline', 'TimeoutError')), timeoutMs);
+    const elapsed = () => performance.now() - started;
+    try {
+      if (this.#closed) throw new Error('The sender is closed.');
+      const url = new URL(request.url);
+      const response = await this.#poolFor(url.origin).request({
+        method: 'POST',
+        path: `${url.pathname}${url.search}`,
+        headers: request.headers,
+        body: request.body,
+        signal: abort.signal,
+      });
+      const kept: Buffer[] = [];
+      let keptBytes = 0;
+      let total = 0;
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        total += chunk.length;
+        if (keptBytes < RESPONSE_BODY_KEEP_BYTES) {
+          const part = chunk.subarray(0, RESPONSE_BODY_KEEP_BYTES - keptBytes);
+          kept.push(part);
+          keptBytes += part.length;
+        }
+        if (total > RESPONSE_BODY_DRAIN_BYTES) {
+          response.body.destroy();
+          break;
+        }
+      }
+      const retryAfter = response.headers['retry-after'];
+      return {
+        statusCode: response.statusCode,
+        retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+        error: undefined,
+        durationMs: elapsed(),
+        responseBody: Buffer.concat(kept).toString('utf8'),
+      };
+    } catch (error) {
+      return {
+        statusCode: undefined,
+        retryAfter: undefined,
+        error: describeSendError(abort.signal.aborted ? abort.signal.reason : error, timeoutMs),
+        durationMs: elapsed(),
+        responseBody: undefined,
+      };
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((p) => p.pool.destroy().catch(() => undefined)));
+  }
+}

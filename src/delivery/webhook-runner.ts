@@ -1,0 +1,559 @@
+// One leased webhook's sending: the in-memory per-entity FIFO queues, the per-webhook in-flight bound, the
+// retry timers and the window of open deliveries loaded from the store. See dispatcher.ts for the design;
+// this file knows nothing of SQL or HTTP (it is handed functions for both).
+
+import type { Logger } from '../log.ts';
+import type { AttemptRecord, DispatchTarget, FanOutResult, OpenDelivery } from '../store/deliveries.ts';
+import type { DisabledReason } from '../store/webhooks.ts';
+import { formatChangeVersion } from '../domain/change-version.ts';
+import { classify, type Outcome } from './outcome.ts';
+import { Deque, MinHeap } from './queues.ts';
+import { nextAttemptAt } from './retry-policy.ts';
+import type { SendRequest, SendResult } from './sender.ts';
+import { decodeWebhookKey, messageId, signatureHeader } from './signing.ts';
+
+/** The store operations a runner uses (bound to its webhook and worker by the dispatcher). */
+export interface RunnerStore {
+  /** Moves new changes into deliveries (store fanOutChanges); plain = known to have no externalReferences. */
+  fanOut(params: { limit: number; plain: boolean }): Promise<FanOutResult>;
+  loadOpen(afterId: number, limit: number): Promise<OpenDelivery[]>;
+  loadEntity(entityId: number, fromId: number, throughId: number, limit: number): Promise<OpenDelivery[]>;
+  /** Disables the webhook and abandons its open deliveries. */
+  stopWebhook(reason: DisabledReason): Promise<boolean>;
+}
+
+export type AttemptOutcomeLabel = 'delivered' | 'retry' | 'gone' | 'exhausted';
+
+export interface RunnerHooks {
+  send(request: SendRequest): Promise<SendResult>;
+  /** Queues the bookkeeping of a finished attempt (batched by the dispatcher). */
+  record(record: AttemptRecord): void;
+  /** Resolves once every record handed to `record` so far is written. */
+  flushed(): Promise<void>;
+  /** False while the bookkeeping backlog is too long: start no new attempts. */
+  mayStartAttempts(): boolean;
+  decryptKey(sealed: string): string;
+  /** Counts an attempt; latencyMs (commit → acknowledgement) is set for a delivered one. */
+  observe(outcome: AttemptOutcomeLabel, durationMs: number, latencyMs?: number): void;
+  /** The runner stopped for good (webhook stopped, lease lost): the dispatcher forgets it. */
+  onStopped(runner: WebhookRunner, why: 'inactive' | 'lease-lost' | 'disabled'): void;
+  /** Tracks a promise the graceful stop must wait for. */
+  track(work: Promise<unknown>): void;
+}
+
+export interface RunnerOptions {
+  retryScheduleMs: readonly number[];
+  maxInFlight: number;
+  userAgent: string;
+  /** Changes moved into deliveries per transaction. */
+  fanOutBatch: number;
+  /** Open deliveries held in memory (besides one head per waiting entity). */
+  window: number;
+  /** Rows read per entity refill. */
+  refillBatch: number;
+}
+
+interface Entity {
+  id: number;
+  /** Loaded open deliveries of this entity, in id order; queue[0] is the next to send. */
+  queue: OpenDelivery[];
+  /** True when the queue holds every open delivery of this entity with id <= scanFrom. */
+  complete: boolean;
+  /** When not complete: the open deliveries with id >= missingFrom (and <= scanFrom) are not in memory. */
+  missingFrom: number;
+  state: 'idle' | 'ready' | 'waiting' | 'sending' | 'refilling';
+}
+
+interface Target {
+  url: string;
+  keys: Buffer[];
+  previousKey: { key: Buffer; untilMs: number } | undefined;
+  validUntilMs: number;
+  active: boolean;
+}
+
+const SYNC_RETRY_MAX_MS = 5_000;
+
+export class WebhookRunner {
+  #target: Target | undefined;
+  readonly #keyCache = new Map<string, Buffer>();
+  readonly #entities = new Map<number, Entity>();
+  readonly #fresh = new Deque<Entity>();
+  readonly #retries = new Deque<Entity>();
+  #preferRetry = false;
+  readonly #waiting = new MinHeap<Entity>();
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #inFlight = 0;
+  /** Rows in memory. */
+  #loaded = 0;
+  /** Entities waiting for a retry (each holds at least its head row). */
+  #waitingCount = 0;
+  /** Every open delivery with id <= scanFrom has been seen by the loader. */
+  #scanFrom = 0;
+  #scanExhausted = false;
+  #dirty = true;
+  /** The webhook has no externalReferences (learned from the first fan-out): the one-statement fan-out. */
+  #plain = false;
+  #syncing: Promise<void> | undefined;
+  #syncFailures = 0;
+  #stopped = false;
+  /** Local deadline of the lease (renewal time + TTL): no attempt starts after it. */
+  leaseDeadline = 0;
+
+  constructor(
+    readonly id: string,
+    readonly tenantId: string,
+    private readonly store: RunnerStore,
+    private readonly hooks: RunnerHooks,
+    private readonly options: RunnerOptions,
+    private readonly logger: Logger,
+    private readonly now: () => number,
+    private readonly jitter: () => number,
+  ) {}
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Something may have changed (new changes, the webhook, a redelivery): fan out and reload. */
+  markDirty(): void {
+    if (this.#stopped) return;
+    this.#dirty = true;
+    this.#kickSync();
+  }
+
+  /** A redelivery was queued: it sits beyond the window's high-water mark; load it. */
+  markRedelivered(): void {
+    this.#scanExhausted = false;
+    this.markDirty();
+  }
+
+  /** Stops for good: no new attempts, nothing reloaded. In-flight attempts finish and are recorded. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#entities.clear();
+    this.#fresh.clear();
+    this.#retries.clear();
+    this.#waiting.clear();
+    this.#keyCache.clear();
+  }
+
+  /** Starts attempts while slots are free; called after every event that may free one. */
+  pump(): void {
+    if (this.#stopped || !this.#target) return;
+    const now = this.now();
+    this.#promoteDue(now);
+    const target = this.#target;
+    if (!target.active || now >= target.validUntilMs || now >= this.leaseDeadline) {
+      // Expired by our clock, or the lease may have lapsed: send nothing; the sync (or the lease
+      // renewal) settles what happens next.
+      this.#arm(now + 1_000);
+      return;
+    }
+    while (this.#inFlight < this.options.maxInFlight && this.hooks.mayStartAttempts()) {
+      const entity = this.#nextReady();
+      if (!entity) break;
+      this.#startAttempt(entity, target, now);
+    }
+    this.#maybeLoad();
+    const next = this.#waiting.peekKey();
+    if (next !== undefined) this.#arm(next);
+  }
+
+  // ---- scheduling ----
+
+  #arm(atMs: number): void {
+    if (this.#stopped) return;
+    if (this.#timer && atMs >= this.#timerAt) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerAt = atMs;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerAt = Number.POSITIVE_INFINITY;
+        this.pump();
+      },
+      Math.max(0, atMs - this.now()),
+    );
+    this.#timer.unref();
+  }
+
+  #promoteDue(now: number): void {
+    while ((this.#waiting.peekKey() ?? Number.POSITIVE_INFINITY) <= now) {
+      const entity = this.#waiting.pop()!;
+      this.#waitingCount--;
+      entity.state = 'ready';
+      this.#retries.push(entity);
+    }
+  }
+
+  /** Fresh events and retries take turns, so neither starves the other (SPEC §3.3). */
+  #nextReady(): Entity | undefined {
+    const first = this.#preferRetry ? this.#retries : this.#fresh;
+    const second = this.#preferRetry ? this.#fresh : this.#retries;
+    const entity = first.shift() ?? second.shift();
+    if (entity) this.#preferRetry = !this.#preferRetry;
+    return entity;
+  }
+
+  /** Puts an entity that is not sending into the right place for its head. */
+  #place(entity: Entity): void {
+    if (this.#stopped) return;
+    const head = entity.queue[0];
+    if (!head) {
+      if (entity.complete) {
+        this.#entities.delete(entity.id);
+        entity.state = 'idle';
+      } else {
+        this.#refill(entity);
+      }
+      return;
+    }
+    // A never-attempted event is due at once, whatever the store's clock wrote into next_attempt_at.
+    const due = head.attemptCount === 0 ? 0 : head.nextAttemptAt.getTime();
+    if (due <= this.now()) {
+      entity.state = 'ready';
+      (head.attemptCount === 0 ? this.#fresh : this.#retries).push(entity);
+    } else {
+      entity.state = 'waiting';
+      this.#waitingCount++;
+      this.#waiting.push(due, entity);
+    }
+  }
+
+  // ---- loading ----
+
+  #kickSync(): void {
+    if (this.#syncing || this.#stopped) return;
+    this.#syncing = this.#sync().finally(() => {
+      this.#syncing = undefined;
+      if (!this.#stopped && (this.#dirty || this.#wantsLoad())) this.#kickSync();
+    });
+    this.hooks.track(this.#syncing);
+  }
+
+  /** Rows that count against the window: all but the head of each entity waiting for a retry. */
+  #windowRows(): number {
+    return this.#loaded - this.#waitingCount;
+  }
+
+  /**
+   * Load when rows may wait beyond scanFrom and the window is at most half full: loads come in chunks of at
+   * least half a window, not one statement per acknowledged event.
+   */
+  #wantsLoad(): boolean {
+    return !this.#scanExhausted && this.#windowRows() <= this.options.window / 2;
+  }
+
+  #maybeLoad(): void {
+    if (this.#scanExhausted || this.#syncing) return;
+    if (
+      !this.#wantsLoad() &&
+      this.#fresh.size + this.#retries.size === 0 &&
+      this.#inFlight < this.options.maxInFlight
+    ) {
+      // Slots are free and nothing is ready, yet the window is too full to load: it holds events queued
+      // behind entities that wait for a retry or are being sent. Drop those tails (they are refilled after
+      // their head is acknowledged) to look further.
+      this.#trim();
+    }
+    if (this.#wantsLoad()) this.#kickSync();
+  }
+
+  /** Drops the loaded tails (all but the head) of entities that are waiting for a retry or sending. */
+  #trim(): void {
+    for (const entity of this.#entities.values()) {
+      if (entity.queue.length <= 1 || (entity.state !== 'waiting' && entity.state !== 'sending')) continue;
+      const dropped = entity.queue.splice(1);
+      this.#loaded -= dropped.length;
+      entity.missingFrom = entity.complete ? dropped[0]!.id : Math.min(entity.missingFrom, dropped[0]!.id);
+      entity.complete = false;
+    }
+  }
+
+  /**
+   * Fans out (when dirty) and loads (when the window has room and rows may wait beyond scanFrom), in turns,
+   * so a long fan-out backlog never keeps loaded work from being sent. One sync runs at a time per webhook.
+   */
+  async #sync(): Promise<void> {
+    try {
+      while (!this.#stopped) {
+        let worked = false;
+        if (this.#dirty) {
+          this.#dirty = false;
+          worked = true;
+          const result = await this.store.fanOut({ limit: this.options.fanOutBatch, plain: this.#plain });
+          if (!result.held) {
+            this.#finish('lease-lost');
+            return;
+          }
+          this.#applyTarget(result.target);
+          if (!result.target.active) {
+            this.#finish('inactive');
+            return;
+          }
+          this.#plain = Object.keys(result.target.externalReferences).length === 0;
+          if (!result.caughtUp) this.#dirty = true;
+          if (result.fannedOut > 0) this.#scanExhausted = false;
+        }
+        if (this.#wantsLoad()) {
+          worked = true;
+          const space = this.options.window - this.#windowRows();
+          const rows = await this.store.loadOpen(this.#scanFrom, space);
+          this.#accept(rows, space);
+        }
+        if (!worked) break;
+        this.#syncFailures = 0;
+        this.pump();
+      }
+    } catch (error) {
+      this.#syncFailures++;
+      const delay = Math.min(100 * 2 ** this.#syncFailures, SYNC_RETRY_MAX_MS);
+      this.logger.warn(
+        { err: error, webhookId: this.id, retryInMs: delay },
+        'delivery sync failed; retrying',
+      );
+      this.#dirty = true;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  /** Takes rows of the loader (id order, all above scanFrom) into the entity queues. */
+  #accept(rows: OpenDelivery[], limit: number): void {
+    for (const row of rows) {
+      if (row.id <= this.#scanFrom) continue;
+      this.#scanFrom = row.id;
+      let entity = this.#entities.get(row.entityId);
+      if (!entity) {
+        entity = { id: row.entityId, queue: [], complete: true, missingFrom: 0, state: 'idle' };
+        this.#entities.set(row.entityId, entity);
+      }
+      if (!entity.complete) continue; // its refill reads it
+      entity.queue.push(row);
+      this.#loaded++;
+      if (entity.state === 'idle') this.#place(entity);
+    }
+    if (limit > 0) this.#scanExhausted = rows.length < limit;
+  }
+
+  #refill(entity: Entity): void {
+    entity.state = 'refilling';
+    const through = this.#scanFrom;
+    const work = this.store.loadEntity(entity.id, entity.missingFrom, through, this.options.refillBatch).then(
+      (rows) => {
+        if (this.#stopped) return;
+        for (const row of rows) entity.queue.push(row);
+        this.#loaded += rows.length;
+        if (rows.length >= this.options.refillBatch) {
+          entity.missingFrom = rows.at(-1)!.id + 1;
+        } else if (through === this.#scanFrom) {
+          entity.complete = true;
+        } else {
+          entity.missingFrom = through + 1;
+        }
+        entity.state = 'idle';
+        this.#place(entity);
+        this.pump();
+      },
+      (error: unknown) => {
+        this.logger.warn({ err: error, webhookId: this.id }, 'delivery refill failed; retrying');
+        setTimeout(() => {
+          if (this.#stopped) return;
+          entity.state = 'idle';
+          this.#place(entity);
+          this.pump();
+        }, 1_000).unref();
+      },
+    );
+    this.hooks.track(work);
+  }
+
+  #applyTarget(t: DispatchTarget): void {
+    const key = (sealed: string): Buffer => {
+      let bytes = this.#keyCache.get(sealed);
+      if (!bytes) {
+        bytes = decodeWebhookKey(this.hooks.decryptKey(sealed));
+        this.#keyCache.set(sealed, bytes);
+      }
+      return bytes;
+    };
+    const keep = new Set([t.keyEncrypted, t.previousKeyEncrypted]);
+    for (const sealed of this.#keyCache.keys()) if (!keep.has(sealed)) this.#keyCache.delete(sealed);
+    this.#target = {
+      url: t.destinationUrl,
+      keys: [key(t.keyEncrypted)],
+      previousKey:
+        t.previousKeyEncrypted && t.previousKeyValidUntil
+          ? { key: key(t.previousKeyEncrypted), untilMs: t.previousKeyValidUntil.getTime() }
+          : undefined,
+      validUntilMs: t.validUntil.getTime(),
+      active: t.active,
+    };
+  }
+
+  #finish(why: 'inactive' | 'lease-lost' | 'disabled'): void {
+    this.stop();
+    this.hooks.onStopped(this, why);
+  }
+
+  // ---- attempts ----
+
+  #startAttempt(entity: Entity, target: Target, now: number): void {
+    const delivery = entity.queue[0]!;
+    entity.state = 'sending';
+    this.#inFlight++;
+    const id = messageId(this.id, delivery.changeVersion);
+    const timestamp = Math.floor(now / 1000);
+    const keys =
+      target.previousKey && target.previousKey.untilMs > now
+        ? [...target.keys, target.previousKey.key]
+        : target.keys;
+    const body = Buffer.from(delivery.body);
+    const startedAt = new Date(now);
+    const work = this.hooks
+      .send({
+        url: target.url,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': this.options.userAgent,
+          'webhook-id': id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signatureHeader(id, timestamp, body, keys),
+        },
+        body,
+      })
+      .then(
+        (result) => this.#settle(entity, delivery, result, startedAt),
+        (error: unknown) => {
+          // send() reports receiver failures as results; an exception here is a bug, not an outcome.
+          this.logger.error(
+            { err: error, webhookId: this.id, deliveryId: delivery.id },
+            'delivery attempt crashed',
+          );
+          return this.#settle(
+            entity,
+            delivery,
+            {
+              statusCode: undefined,
+              retryAfter: undefined,
+              error: 'internal error',
+              durationMs: 0,
+              responseBody: undefined,
+            },
+            startedAt,
+          );
+        },
+      );
+    this.hooks.track(work);
+  }
+
+  async #settle(entity: Entity, delivery: OpenDelivery, result: SendResult, startedAt: Date): Promise<void> {
+    this.#inFlight--;
+    const now = this.now();
+    const attempt = delivery.attemptCount + 1;
+    const outcome: Outcome = classify(result, now);
+    const base = {
+      deliveryId: delivery.id,
+      attempt,
+      at: startedAt,
+      durationMs: result.durationMs,
+      statusCode: result.statusCode ?? null,
+      error: result.error ?? null,
+      responseBody: result.responseBody ?? null,
+    };
+    // One line per attempt (SPEC §5); receiver failures are expected outcomes, logged at info.
+    const logAttempt = (fields: Record<string, unknown>) => {
+      if (!this.logger.isLevelEnabled('info')) return;
+      this.logger.info(
+        {
+          webhookId: this.id,
+          deliveryId: delivery.id,
+          changeVersion: formatChangeVersion(delivery.changeVersion),
+          entityId: delivery.entityId,
+          attempt,
+          statusCode: result.statusCode,
+          error: result.error,
+          durationMs: Math.round(result.durationMs),
+          ...fields,
+        },
+        'delivery attempt',
+      );
+    };
+
+    if (outcome.type === 'delivered') {
+      this.hooks.record({ ...base, result: 'Delivered', nextAttemptAt: null });
+      const latencyMs = now - delivery.committedAt.getTime();
+      this.hooks.observe('delivered', result.durationMs, latencyMs);
+      logAttempt({ outcome: 'delivered' });
+      if (this.#stopped) return;
+      entity.queue.shift();
+      this.#loaded--;
+      entity.state = 'idle';
+      this.#place(entity);
+      this.pump();
+      return;
+    }
+
+    const decision =
+      outcome.type === 'retry'
+        ? nextAttemptAt(outcome, attempt, this.options.retryScheduleMs, now, this.jitter)
+        : undefined;
+    if (outcome.type === 'retry' && decision?.type === 'retry') {
+      this.hooks.record({ ...base, result: 'Failed', nextAttemptAt: new Date(decision.atMs) });
+      this.hooks.observe('retry', result.durationMs);
+      logAttempt({
+        outcome: 'retry',
+        ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
+        nextAttemptAt: new Date(decision.atMs).toISOString(),
+      });
+      if (this.#stopped) return;
+      delivery.attemptCount = attempt;
+      delivery.nextAttemptAt = new Date(decision.atMs);
+      entity.state = 'idle';
+      this.#place(entity);
+      this.pump();
+      return;
+    }
+
+    // 410, or the retry schedule is used up: the webhook is disabled and its open deliveries abandoned.
+    const reason: DisabledReason = outcome.type === 'gone' ? 'EndpointGone' : 'RetriesExhausted';
+    const label: AttemptOutcomeLabel = outcome.type === 'gone' ? 'gone' : 'exhausted';
+    this.hooks.record({ ...base, result: 'Failed', nextAttemptAt: null });
+    this.hooks.observe(label, result.durationMs);
+    logAttempt({ outcome: label });
+    if (this.#stopped) return;
+    // Send nothing more, settle the bookkeeping, then disable; only then let the dispatcher release the
+    // lease, so no other claim can pick the webhook up while it is still Enabled.
+    this.stop();
+    await this.hooks.flushed();
+    for (let tries = 1; ; tries++) {
+      try {
+        const changed = await this.store.stopWebhook(reason);
+        if (changed) {
+          this.logger.warn(
+            { webhookId: this.id, reason, deliveryId: delivery.id, attempts: attempt },
+            reason === 'EndpointGone'
+              ? 'webhook disabled: the endpoint answered 410 Gone'
+              : 'webhook disabled: an event exhausted the retry schedule',
+          );
+        }
+        break;
+      } catch (error) {
+        if (tries >= 5) {
+          this.logger.error({ err: error, webhookId: this.id, reason }, 'could not disable the webhook');
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** tries));
+      }
+    }
+    this.hooks.onStopped(this, 'disabled');
+  }
+}

@@ -1,0 +1,253 @@
+// The delivery worker of the `worker` and `all` roles: wires the dispatcher to the real store functions, the
+// undici sender, the notification channels and the Prometheus registry. start() resolves once the first
+// leases are claimed; stop() drains in-flight attempts and releases the leases (SPEC §4).
+
+import { readFileSync } from 'node:fs';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { SecretBox } from '../security/secret-box.ts';
+import { CHANGES_CHANNEL } from '../store/changes.ts';
+import type { Db } from '../store/db.ts';
+import {
+  abandonStoppedDeliveries,
+  countWebhooksByStatus,
+  DELIVERIES_CHANNEL,
+  fanOutChanges,
+  loadEntityDeliveries,
+  loadOpenDeliveries,
+  openDeliveryStats,
+  recordAttempts,
+  stopWebhook,
+  WEBHOOKS_CHANNEL,
+} from '../store/deliveries.ts';
+import {
+  claimWebhookLeases,
+  clearAllWebhookLeases,
+  releaseWebhookLeases,
+  renewWebhookLeases,
+} from '../store/delivery-leases.ts';
+import {
+  Dispatcher,
+  type DeliveryObserver,
+  type DispatcherOptions,
+  type DispatcherStore,
+} from './dispatcher.ts';
+import { Sender, type AddressClassifier } from './sender.ts';
+
+const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+/** The User-Agent of every delivery (SPEC §3). */
+export const USER_AGENT = `Timehook/${PACKAGE.version}`;
+
+export interface DeliveryWorkerDeps {
+  db: Db;
+  box: SecretBox;
+  config: Config;
+  logger: Logger;
+  metrics: Registry;
+  /** The destination rule applied to the address each connection goes to (net/destination-guard). */
+  classifyAddress: AddressClassifier;
+  /** Overrides of the dispatcher's tuning (tests, benchmarks). */
+  tuning?: Partial<DispatcherOptions>;
+  now?: () => number;
+  jitter?: () => number;
+}
+
+export interface DeliveryWorker {
+  readonly workerId: string;
+  stop(): Promise<void>;
+}
+
+/** The real store functions behind the dispatcher. */
+export function dispatcherStore(db: Db): DispatcherStore {
+  return {
+    claim: (owner, ttlMs, limit) => claimWebhookLeases(db, owner, ttlMs, limit),
+    renew: (owner, ids, ttlMs) => renewWebhookLeases(db, owner, ids, ttlMs),
+    release: (owner, ids) => releaseWebhookLeases(db, owner, ids),
+    ...(db.kind === 'pglite' ? { clearLeases: () => clearAllWebhookLeases(db) } : {}),
+    fanOut: (params) => fanOutChanges(db, params),
+    loadOpen: (webhookId, afterId, limit) => loadOpenDeliveries(db, webhookId, afterId, limit),
+    loadEntity: (webhookId, entityId, fromId, throughId, limit) =>
+      loadEntityDeliveries(db, webhookId, entityId, fromId, throughId, limit),
+    record: (records) => recordAttempts(db, records),
+    stopWebhook: (webhookId, reason) => stopWebhook(db, webhookId, reason),
+    abandonStopped: (limit) => abandonStoppedDeliveries(db, limit),
+  };
+}
+
+function metric<T>(registry: Registry, name: string, create: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}
+
+/** The delivery metrics of SPEC §5 on `registry`; gauges are read from the store at scrape time. */
+function deliveryMetrics(db: Db, registry: Registry, logger: Logger): DeliveryObserver {
+  const attempts = metric(
+    registry,
+    'timehook_deliveries_total',
+    () =>
+      new Counter({
+        name: 'timehook_deliveries_total',
+        help: 'Delivery attempts by outcome: delivered (2xx), retry, gone (410), exhausted (schedule used up).',
+        labelNames: ['outcome'],
+        registers: [registry],
+      }),
+  );
+  const latency = metric(
+    registry,
+    'timehook_delivery_latency_seconds',
+    () =>
+      new Histogram({
+        name: 'timehook_delivery_latency_seconds',
+        help: 'From the commit of a change to the 2xx acknowledgement of its event.',
+        buckets: [
+          0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600,
+        ],
+        registers: [registry],
+      }),
+  );
+  const duration = metric(
+    registry,
+    'timehook_delivery_attempt_duration_seconds',
+    () =>
+      new Histogram({
+        name: 'timehook_delivery_attempt_duration_seconds',
+        help: 'Duration of one delivery attempt (request sent to answer read, or failure).',
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 30],
+        registers: [registry],
+      }),
+  );
+
+  // One store read per scrape feeds both per-webhook gauges: the first gauge reads, the second reuses it.
+  let stats: Promise<Awaited<ReturnType<typeof openDeliveryStats>>> | undefined;
+  let statsAt = 0;
+  const readStats = (fresh: boolean) => {
+    if (fresh || !stats || Date.now() - statsAt > 1_000) {
+      statsAt = Date.now();
+      stats = openDeliveryStats(db).catch((error: unknown) => {
+        logger.warn({ err: error }, 'could not read delivery gauges');
+        return [];
+      });
+    }
+    return stats;
+  };
+  metric(
+    registry,
+    'timehook_webhook_pending_events',
+    () =>
+      new Gauge({
+        name: 'timehook_webhook_pending_events',
+        help: 'Open (Pending or Failed) deliveries per enabled webhook.',
+        labelNames: ['webhook'],
+        registers: [registry],
+        async collect() {
+          this.reset();
+          for (const s of await readStats(true)) this.set({ webhook: s.webhookId }, s.open);
+        },
+      }),
+  );
+  metric(
+    registry,
+    'timehook_webhook_oldest_pending_age_seconds',
+    () =>
+      new Gauge({
+        name: 'timehook_webhook_oldest_pending_age_seconds',
+        help: 'Age (since its commit) of the oldest open delivery per enabled webhook.',
+        labelNames: ['webhook'],
+        registers: [registry],
+        async collect() {
+          this.reset();
+          const now = Date.now();
+          for (const s of await readStats(false)) {
+            this.set({ webhook: s.webhookId }, Math.max(0, (now - s.oldestCommittedAt.getTime()) / 1000));
+          }
+        },
+      }),
+  );
+  metric(
+    registry,
+    'timehook_webhooks',
+    () =>
+      new Gauge({
+        name: 'timehook_webhooks',
+        help: 'Webhooks (not deleted) by status and disabled reason.',
+        labelNames: ['status', 'reason'],
+        registers: [registry],
+        async collect() {
+          this.reset();
+          try {
+            for (const row of await countWebhooksByStatus(db)) {
+              this.set({ status: row.status, reason: row.reason }, row.count);
+            }
+          } catch (error) {
+            logger.warn({ err: error }, 'could not count webhooks by status');
+          }
+        },
+      }),
+  );
+
+  return {
+    attempt(outcome, durationMs, latencyMs) {
+      attempts.inc({ outcome });
+      duration.observe(durationMs / 1000);
+      if (latencyMs !== undefined) latency.observe(Math.max(0, latencyMs) / 1000);
+    },
+  };
+}
+
+/** Starts the delivery worker on `db`; resolves once it listens and holds its first leases. */
+export async function startDeliveryWorker(deps: DeliveryWorkerDeps): Promise<DeliveryWorker> {
+  const { db, box, config, logger } = deps;
+  const sender = new Sender({
+    timeoutMs: config.deliveryTimeoutMs,
+    allowInsecure: config.allowInsecureDestinations,
+    classifyAddress: deps.classifyAddress,
+  });
+  const dispatcher = new Dispatcher({
+    store: dispatcherStore(db),
+    send: (request) => sender.send(request),
+    decryptKey: (sealed) => box.decrypt(sealed),
+    logger,
+    observer: deliveryMetrics(db, deps.metrics, logger),
+    options: {
+      retryScheduleMs: config.retryScheduleMs,
+      maxInFlightPerWebhook: config.maxInFlightPerWebhook,
+      leaseTtlMs: config.leaseTtlMs,
+      userAgent: USER_AGENT,
+      ...deps.tuning,
+    },
+    ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.jitter ? { jitter: deps.jitter } : {}),
+  });
+  const unlisten: (() => Promise<void>)[] = [];
+  try {
+    unlisten.push(await db.listen(CHANGES_CHANNEL, (payload) => dispatcher.onChangesNotification(payload)));
+    unlisten.push(await db.listen(WEBHOOKS_CHANNEL, (payload) => dispatcher.onWebhookNotification(payload)));
+    unlisten.push(
+      await db.listen(DELIVERIES_CHANNEL, (payload) => dispatcher.onRedeliveryNotification(payload)),
+    );
+    await dispatcher.start();
+  } catch (error) {
+    for (const u of unlisten) await u().catch(() => undefined);
+    await sender.close();
+    throw error;
+  }
+  logger.info(
+    { workerId: dispatcher.workerId, webhooks: dispatcher.webhookIds.length },
+    'delivery worker started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    workerId: dispatcher.workerId,
+    stop: () =>
+      (stopping ??= (async () => {
+        for (const u of unlisten) await u().catch(() => undefined);
+        await dispatcher.stop();
+        await sender.close();
+        logger.info({ workerId: dispatcher.workerId }, 'delivery worker stopped');
+      })()),
+  };
+}

@@ -1,0 +1,627 @@
+// Deliveries and their attempts (SPEC §3, §1.3): the fan-out of changes into deliveries with the cursor, the
+// worker's loads and batched bookkeeping, abandoning work of stopped webhooks, the delivery log reads,
+// redelivery and pruning. All SQL of the delivery engine lives here and in delivery-leases.ts.
+
+import type { DeliveryStatusName } from '../domain/delivery-filter.ts';
+import type { ReferenceSelection } from '../domain/external-references.ts';
+import type { CollectionName } from '../domain/scopes.ts';
+import type { Db, Queryable } from './db.ts';
+import { attachExternalReferencesToChanges } from './external-references.ts';
+import { disableWebhook, type DisabledReason } from './webhooks.ts';
+
+/** A redelivery request announces the webhook id on this channel, so its worker picks it up at once. */
+export const DELIVERIES_CHANNEL = 'timehook_deliveries';
+/** The trigger of migration 000002 announces created and changed webhooks (their id) on this channel. */
+export const WEBHOOKS_CHANNEL = 'timehook_webhooks';
+
+export type DeliveryStatus = DeliveryStatusName;
+
+/** What the worker needs to send a webhook's events, read under the webhook row's lock. */
+export interface DispatchTarget {
+  id: string;
+  tenantId: string;
+  collection: string;
+  destinationUrl: string;
+  externalReferences: ReferenceSelection;
+  /** The current key's ciphertext (SecretBox). */
+  keyEncrypted: string;
+  /** The replaced key's ciphertext while its rotation overlap lasts, with the end of that overlap. */
+  previousKeyEncrypted: string | null;
+  previousKeyValidUntil: Date | null;
+  validUntil: Date;
+  /** Enabled, not deleted and not past validUntil (by the store's clock). */
+  active: boolean;
+}
+
+/** An open (Pending or Failed) delivery as the worker holds it. */
+export interface OpenDelivery {
+  id: number;
+  entityId: number;
+  changeVersion: number;
+  changeType: string;
+  body: string;
+  attemptCount: number;
+  nextAttemptAt: Date;
+  committedAt: Date;
+}
+
+export type FanOutResult =
+  /** The webhook is gone or another worker owns its lease now: stop handling it. */
+  | { held: false }
+  | {
+      held: true;
+      target: DispatchTarget;
+      /** How many changes became deliveries in this call. */
+      fannedOut: number;
+      /** False when the fan-out stopped at its limit and more changes wait. */
+      caughtUp: boolean;
+    };
+
+interface TargetRow {
+  id: string;
+  tenant_id: string;
+  collection: string;
+  destination_url: string;
+  external_references: ReferenceSelection;
+  key_encrypted: string;
+  previous_key_encrypted: string | null;
+  previous_key_valid_until: Date | null;
+  valid_until: Date;
+  active: boolean;
+  cursor: number;
+  held: boolean;
+}
+
+interface OpenRow {
+  id: number;
+  entity_id: number;
+  change_version: number;
+  change_type: string;
+  body: string;
+  attempt_count: number;
+  next_attempt_at: Date;
+  committed_at: Date;
+}
+
+const OPEN_COLUMNS = `id, entity_id, change_version, change_type, body, attempt_count, next_attempt_at, committed_at`;
+const OPEN = `status in ('Pending', 'Failed')`;
+
+const toOpen = (r: OpenRow): OpenDelivery => ({
+  id: r.id,
+  entityId: r.entity_id,
+  changeVersion: r.change_version,
+  changeType: r.change_type,
+  body: r.body,
+  attemptCount: r.attempt_count,
+  nextAttemptAt: r.next_attempt_at,
+  committedAt: r.committed_at,
+});
+
+/** The webhook row as the fan-out reads it, locked; $1 = webhook id, $2 = owner. */
+const TARGET_SELECT = `
+  select id, tenant_id, collection, destination_url, external_references, key_encrypted,
+         previous_key_encrypted, previous_key_valid_until, valid_until,
+         (status = 'Enabled' and deleted_at is null and valid_until > now()) as active,
+         greatest(coalesce(delivery_cursor, created_version), created_version) as cursor,
+         coalesce(lease_owner = $2, false) as held
+    from webhooks where id = $1::uuid for update`;
+
+/** The event body, built once from the change as stored: {"changeType","data"} (SPEC §3). */
+const BODY_SQL = `'{"changeType":"' || change_type || '","data":' || data::text || '}'`;
+
+const toTarget = (t: TargetRow): DispatchTarget => ({
+  id: t.id,
+  tenantId: t.tenant_id,
+  collection: t.collection,
+  destinationUrl: t.destination_url,
+  externalReferences: t.external_references ?? {},
+  keyEncrypted: t.key_encrypted,
+  previousKeyEncrypted: t.previous_key_encrypted,
+  previousKeyValidUntil: t.previous_key_valid_until,
+  validUntil: t.valid_until,
+  active: t.active,
+});
+
+/**
+ * The fan-out of a webhook without externalReferences as one statement (its own transaction): lock and read
+ * the webhook, move new changes into deliveries with bodies built in SQL, advance the cursor.
+ */
+async function fanOutPlain(
+  db: Queryable,
+  webhookId: string,
+  owner: string,
+  limit: number,
+): Promise<FanOutResult> {
+  const rows = await db.query<TargetRow & { fanned_out: number }>(
+    `with w as (${TARGET_SELECT}
+     ), fresh as (
+       select c.version, c.change_type, c.entity_id, c.data, c.committed_at
+         from changes c join w on c.tenant_id = w.tenant_id and c.collection = w.collection
+        where w.held and w.active and c.version > w.cursor
+        order by c.version limit $3
+     ), inserted as (
+       insert into deliveries (webhook_id, change_version, change_type, entity_id, body, committed_at)
+       select $1::uuid, version, change_type, entity_id, ${BODY_SQL}, committed_at from fresh order by version
+       returning change_version
+     ), moved as (
+       update webhooks set delivery_cursor = (select max(change_version) from inserted)
+        where id = $1::uuid and exists (select 1 from inserted)
+     )
+     select w.*, (select count(*)::int from inserted) as fanned_out from w`,
+    [webhookId, owner, limit],
+  );
+  const t = rows[0];
+  if (!t || !t.held) return { held: false };
+  return { held: true, target: toTarget(t), fannedOut: t.fanned_out, caughtUp: t.fanned_out < limit };
+}
+
+/** The fan-out in a transaction, with bodies decorated in JS when the webhook asked for externalReferences. */
+async function fanOutDecorated(
+  db: Db,
+  webhookId: string,
+  owner: string,
+  limit: number,
+): Promise<FanOutResult> {
+  return db.transaction(async (tx) => {
+    const t = (await tx.query<TargetRow>(TARGET_SELECT, [webhookId, owner]))[0];
+    if (!t || !t.held) return { held: false };
+    if (!t.active) return { held: true, target: toTarget(t), fannedOut: 0, caughtUp: true };
+    const changes = await tx.query<{
+      version: number;
+      change_type: string;
+      entity_id: number;
+      data: string;
+      committed_at: Date;
+    }>(
+      `select version, change_type, entity_id, data::text as data, committed_at from changes
+        where tenant_id = $1 and collection = $2 and version > $3::bigint
+        order by version limit $4`,
+      [t.tenant_id, t.collection, t.cursor, limit],
+    );
+    if (changes.length > 0) {
+      const events = await attachExternalReferencesToChanges(
+        tx,
+        t.tenant_id,
+        t.collection as CollectionName,
+        changes.map((c) => ({
+          changeType: c.change_type,
+          data: JSON.parse(c.data) as Record<string, unknown>,
+        })),
+        t.external_references,
+      );
+      await tx.query(
+        `insert into deliveries (webhook_id, change_version, change_type, entity_id, body, committed_at)
+         select $1::uuid, v, t, e, b, c
+           from unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[]) with ordinality
+             as u(v, t, e, b, c, o)
+          order by o`,
+        [
+          t.id,
+          changes.map((c) => c.version),
+          changes.map((c) => c.change_type),
+          changes.map((c) => c.entity_id),
+          events.map((e) => JSON.stringify({ changeType: e.changeType, data: e.data })),
+          changes.map((c) => c.committed_at),
+        ],
+      );
+      await tx.query('update webhooks set delivery_cursor = $2 where id = $1::uuid', [
+        t.id,
+        changes.at(-1)!.version,
+      ]);
+    }
+    return { held: true, target: toTarget(t), fannedOut: changes.length, caughtUp: changes.length < limit };
+  });
+}
+
+/**
+ * The webhook owner's fan-out, atomically under the webhook row's lock: reads the webhook (state, keys),
+ * checks that `owner` still holds its lease, and if it is active moves up to `limit` changes of its
+ * collection above the cursor (and above created_version) into deliveries with their event bodies, advancing
+ * the cursor. `plain` says the webhook is known to have no externalReferences (one statement instead of a
+ * transaction; pass false when unknown).
+ *
+ * Every insert into a webhook's deliveries happens under that lock (here and in requestRedelivery), so a
+ * webhook's delivery ids grow in commit order: a reader that has seen id N never later finds a new open
+ * delivery of that webhook below N. A crash changes nothing or everything: the cursor and the deliveries
+ * always agree, so no change is lost or duplicated by the fan-out.
+ */
+export async function fanOutChanges(
+  db: Db,
+  params: { webhookId: string; owner: string; limit: number; plain: boolean },
+): Promise<FanOutResult> {
+  return params.plain
+    ? fanOutPlain(db, params.webhookId, params.owner, params.limit)
+    : fanOutDecorated(db, params.webhookId, params.owner, params.limit);
+}
+
+/** Open deliveries of a webhook with id above afterId, in id order. */
+export async function loadOpenDeliveries(
+  db: Queryable,
+  webhookId: string,
+  afterId: number,
+  limit: number,
+): Promise<OpenDelivery[]> {
+  const rows = await db.query<OpenRow>(
+    `select ${OPEN_COLUMNS} from deliveries
+      where webhook_id = $1::uuid and ${OPEN} and id > $2::bigint order by id limit $3`,
+    [webhookId, afterId, limit],
+  );
+  return rows.map(toOpen);
+}
+
+/** Open deliveries of one entity of a webhook with fromId <= id <= throughId, in id order. */
+export async function loadEntityDeliveries(
+  db: Queryable,
+  webhookId: string,
+  entityId: number,
+  fromId: number,
+  throughId: number,
+  limit: number,
+): Promise<OpenDelivery[]> {
+  const rows = await db.query<OpenRow>(
+    `select ${OPEN_COLUMNS} from deliveries
+      where webhook_id = $1::uuid and entity_id = $2::bigint and ${OPEN}
+        and id >= $3::bigint and id <= $4::bigint
+      order by id limit $5`,
+    [webhookId, entityId, fromId, throughId, limit],
+  );
+  return rows.map(toOpen);
+}
+
+/** One finished attempt and the state of its delivery after it. */
+export interface AttemptRecord {
+  deliveryId: number;
+  /** 1 for the first attempt. */
+  attempt: number;
+  at: Date;
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+  /** The first ≤ 4 KiB of the answer. */
+  responseBody: string | null;
+  result: 'Delivered' | 'Failed';
+  /** When result is Failed: when the next attempt is due. */
+  nextAttemptAt: Date | null;
+}
+
+/** PostgreSQL text cannot hold NUL; a receiver's body might. */
+const storable = (text: string | null): string | null =>
+  text === null ? null : text.replaceAll('\u0000', '');
+
+/**
+ * Records a batch of attempts and the resulting delivery states in one statement. Several records of one
+ * delivery may be in a batch (the last one wins for its state). Each delivery keeps its latest attempt in its
+ * row; failed attempts are also appended to delivery_attempts (a first-try success writes no attempt row).
+ * Delivered is never undone, and is recorded even over Abandoned (the receiver did acknowledge it); Failed only
+ * updates a delivery that is still open. Re-recording a failed attempt number (after a crash or a lease
+ * takeover) keeps the first record.
+ */
+export async function recordAttempts(db: Queryable, records: readonly AttemptRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  const latest = new Map<number, AttemptRecord>();
+  for (const r of records) latest.set(r.deliveryId, r);
+  const states = [...latest.values()];
+  const failed = records.filter((r) => r.result === 'Failed');
+  await db.query(
+    `with attempts as (
+       insert into delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, error, response_body)
+       select * from unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::int[], $5::int[], $6::text[], $7::text[])
+       on conflict do nothing
+     )
+     update deliveries d
+        set status = u.status,
+            attempt_count = greatest(d.attempt_count, u.attempt),
+            next_attempt_at = coalesce(u.next_at, d.next_attempt_at),
+            delivered_at = case when u.status = 'Delivered' then u.at end,
+            last_attempt_at = u.at,
+            last_duration_ms = u.duration_ms,
+            last_status_code = u.status_code,
+            last_error = u.error,
+            last_response_body = u.response_body
+       from unnest($8::bigint[], $9::int[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::int[],
+                   $14::int[], $15::text[], $16::text[])
+         as u(id, attempt, status, next_at, at, duration_ms, status_code, error, response_body)
+      where d.id = u.id
+        and ((u.status = 'Delivered' and d.status <> 'Delivered') or (u.status = 'Failed' and d.${OPEN}))`,
+    [
+      failed.map((r) => r.deliveryId),
+      failed.map((r) => r.attempt),
+      failed.map((r) => r.at),
+      failed.map((r) => Math.round(r.durationMs)),
+      failed.map((r) => r.statusCode),
+      failed.map((r) => storable(r.error)),
+      failed.map((r) => storable(r.responseBody)),
+      states.map((r) => r.deliveryId),
+      states.map((r) => r.attempt),
+      states.map((r) => r.result),
+      states.map((r) => (r.result === 'Failed' ? r.nextAttemptAt : null)),
+      states.map((r) => r.at),
+      states.map((r) => Math.round(r.durationMs)),
+      states.map((r) => r.statusCode),
+      states.map((r) => storable(r.error)),
+      states.map((r) => storable(r.responseBody)),
+    ],
+  );
+}
+
+/**
+ * Disables an Enabled webhook for `reason` (EndpointGone, RetriesExhausted) and abandons its open
+ * deliveries, in one transaction. Returns false when it was already disabled or deleted.
+ */
+export async function stopWebhook(db: Db, webhookId: string, reason: DisabledReason): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const changed = await disableWebhook(tx, webhookId, reason);
+    await tx.query(`update deliveries set status = 'Abandoned' where webhook_id = $1::uuid and ${OPEN}`, [
+      webhookId,
+    ]);
+    return changed;
+  });
+}
+
+/**
+ * Marks open deliveries of disabled, expired or deleted webhooks Abandoned, at most `limit` per call; returns
+ * how many. (The webhook API and the expiry sweep only change the webhook; this settles its deliveries.)
+ */
+export async function abandonStoppedDeliveries(db: Queryable, limit: number): Promise<number> {
+  const rows = await db.query<{ n: number }>(
+    `with stopped as (
+       select w.id from webhooks w
+        where (w.status <> 'Enabled' or w.deleted_at is not null or w.valid_until <= now())
+          and exists (select 1 from deliveries d where d.webhook_id = w.id and d.${OPEN})
+     ), doomed as (
+       select d.id from deliveries d join stopped s on d.webhook_id = s.id where d.${OPEN} limit $1
+     ), done as (
+       update deliveries d set status = 'Abandoned' from doomed where d.id = doomed.id returning 1
+     )
+     select count(*)::int as n from done`,
+    [limit],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+// ---- The delivery log (SPEC §1.3) ----
+
+export interface DeliveryRecord {
+  id: number;
+  webhookId: string;
+  changeVersion: number;
+  changeType: string;
+  entityId: number;
+  status: DeliveryStatus;
+  attemptCount: number;
+  /** For Pending and Failed deliveries: when the next attempt is due (at the latest). */
+  nextAttemptAt: Date | null;
+  deliveredAt: Date | null;
+  createdAt: Date;
+  redeliveryOf: number | null;
+}
+
+export interface AttemptView {
+  attempt: number;
+  at: Date;
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+  responseBody: string | null;
+}
+
+interface DeliveryRow {
+  id: number;
+  webhook_id: string;
+  change_version: number;
+  change_type: string;
+  entity_id: number;
+  status: DeliveryStatus;
+  attempt_count: number;
+  next_attempt_at: Date;
+  delivered_at: Date | null;
+  created_at: Date;
+  redelivery_of: number | null;
+}
+
+const DELIVERY_COLUMNS = `id, webhook_id, change_version, change_type, entity_id, status, attempt_count,
+  next_attempt_at, delivered_at, created_at, redelivery_of`;
+
+const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
+  id: r.id,
+  webhookId: r.webhook_id,
+  changeVersion: r.change_version,
+  changeType: r.change_type,
+  entityId: r.entity_id,
+  status: r.status,
+  attemptCount: r.attempt_count,
+  nextAttemptAt: r.status === 'Pending' || r.status === 'Failed' ? r.next_attempt_at : null,
+  deliveredAt: r.delivered_at,
+  createdAt: r.created_at,
+  redeliveryOf: r.redelivery_of,
+});
+
+/**
+ * A page of a webhook's deliveries, newest first: those with id below beforeId (all when undefined),
+ * optionally only one status and/or one entity. Returns up to `limit` records.
+ */
+export async function listDeliveries(
+  db: Queryable,
+  webhookId: string,
+  options: { status?: DeliveryStatus; entityId?: number; beforeId?: number; limit: number },
+): Promise<DeliveryRecord[]> {
+  const rows = await db.query<DeliveryRow>(
+    `select ${DELIVERY_COLUMNS} from deliveries
+      where webhook_id = $1::uuid and ($2::text is null or status = $2)
+        and ($3::bigint is null or entity_id = $3) and ($4::bigint is null or id < $4)
+      order by id desc limit $5`,
+    [webhookId, options.status ?? null, options.entityId ?? null, options.beforeId ?? null, options.limit],
+  );
+  return rows.map(toDelivery);
+}
+
+/** One delivery of a webhook with all its attempts (oldest first), or undefined. */
+export async function findDelivery(
+  db: Queryable,
+  webhookId: string,
+  deliveryId: number,
+): Promise<(DeliveryRecord & { attempts: AttemptView[] }) | undefined> {
+  const rows = await db.query<
+    DeliveryRow & {
+      last_attempt_at: Date | null;
+      last_duration_ms: number | null;
+      last_status_code: number | null;
+      last_error: string | null;
+      last_response_body: string | null;
+    }
+  >(
+    `select ${DELIVERY_COLUMNS}, last_attempt_at, last_duration_ms, last_status_code, last_error,
+            last_response_body
+       from deliveries where id = $1::bigint and webhook_id = $2::uuid`,
+    [deliveryId, webhookId],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  const failed = await db.query<{
+    attempt: number;
+    at: Date;
+    duration_ms: number;
+    status_code: number | null;
+    error: string | null;
+    response_body: string | null;
+  }>(
+    `select attempt, at, duration_ms, status_code, error, response_body from delivery_attempts
+      where delivery_id = $1::bigint order by attempt`,
+    [deliveryId],
+  );
+  const attempts: AttemptView[] = failed.map((a) => ({
+    attempt: a.attempt,
+    at: a.at,
+    durationMs: a.duration_ms,
+    statusCode: a.status_code,
+    error: a.error,
+    responseBody: a.response_body,
+  }));
+  // The successful attempt is kept only in the delivery's row.
+  if (
+    row.status === 'Delivered' &&
+    row.last_attempt_at &&
+    !attempts.some((a) => a.attempt === row.attempt_count)
+  ) {
+    attempts.push({
+      attempt: row.attempt_count,
+      at: row.last_attempt_at,
+      durationMs: row.last_duration_ms ?? 0,
+      statusCode: row.last_status_code,
+      error: row.last_error,
+      responseBody: row.last_response_body,
+    });
+  }
+  return { ...toDelivery(row), attempts };
+}
+
+export type RedeliveryResult =
+  | { ok: true; delivery: DeliveryRecord }
+  | { ok: false; reason: 'webhook-not-found' }
+  | { ok: false; reason: 'delivery-not-found' }
+  | {
+      ok: false;
+      reason: 'webhook-not-enabled';
+      status: string;
+      disabledReason: string | null;
+      deleted: boolean;
+    };
+
+/**
+ * Queues the event of a delivery again as a new Pending delivery of the same webhook (same body and
+ * webhook-id, committed_at = now), behind that entity's open deliveries. The webhook must belong to the
+ * tenant and be Enabled (not deleted, not past validUntil). Takes the webhook row's lock like the fan-out
+ * (see fanOutAndLoad), and tells the workers on DELIVERIES_CHANNEL.
+ */
+export async function requestRedelivery(
+  db: Db,
+  tenantId: string,
+  webhookId: string,
+  deliveryId: number,
+): Promise<RedeliveryResult> {
+  return db.transaction(async (tx) => {
+    const hooks = await tx.query<{
+      status: string;
+      disabled_reason: string | null;
+      deleted: boolean;
+      expired: boolean;
+    }>(
+      `select status, disabled_reason, deleted_at is not null as deleted, valid_until <= now() as expired
+         from webhooks where id = $1::uuid and tenant_id = $2 for update`,
+      [webhookId, tenantId],
+    );
+    const hook = hooks[0];
+    if (!hook) return { ok: false, reason: 'webhook-not-found' };
+    const original = await tx.query<{ id: number }>(
+      'select id from deliveries where id = $1::bigint and webhook_id = $2::uuid',
+      [deliveryId, webhookId],
+    );
+    if (original.length === 0) return { ok: false, reason: 'delivery-not-found' };
+    if (hook.status !== 'Enabled' || hook.deleted || hook.expired) {
+      return {
+        ok: false,
+        reason: 'webhook-not-enabled',
+        status: hook.expired && hook.status === 'Enabled' ? 'Disabled' : hook.status,
+        disabledReason: hook.expired && hook.status === 'Enabled' ? 'Expired' : hook.disabled_reason,
+        deleted: hook.deleted,
+      };
+    }
+    const rows = await tx.query<DeliveryRow>(
+      `insert into deliveries (webhook_id, change_version, change_type, entity_id, body, committed_at, redelivery_of)
+       select webhook_id, change_version, change_type, entity_id, body, now(), id
+         from deliveries where id = $1::bigint
+       returning ${DELIVERY_COLUMNS}`,
+      [deliveryId],
+    );
+    await tx.query('select pg_notify($1, $2)', [DELIVERIES_CHANNEL, webhookId]);
+    return { ok: true, delivery: toDelivery(rows[0]!) };
+  });
+}
+
+/**
+ * Deletes up to `limit` settled (Delivered or Abandoned) deliveries created before `olderThan`, with their
+ * attempts, oldest first; returns how many. Open deliveries are kept whatever their age.
+ */
+export async function pruneDeliveries(db: Queryable, olderThan: Date, limit: number): Promise<number> {
+  const rows = await db.query<{ n: number }>(
+    `with doomed as (
+       select id from deliveries
+        where created_at < $1 and status in ('Delivered', 'Abandoned')
+        order by id limit $2
+     ), gone as (
+       delete from deliveries d using doomed where d.id = doomed.id returning 1
+     )
+     select count(*)::int as n from gone`,
+    [olderThan, limit],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+// ---- Gauges ----
+
+export interface OpenDeliveryStats {
+  webhookId: string;
+  open: number;
+  oldestCommittedAt: Date;
+}
+
+/** Per enabled, undeleted webhook with open deliveries: how many, and the commit time of the oldest. */
+export async function openDeliveryStats(db: Queryable): Promise<OpenDeliveryStats[]> {
+  const rows = await db.query<{ webhook_id: string; n: number; oldest: Date }>(
+    `select d.webhook_id, count(*)::int as n, min(d.committed_at) as oldest
+       from deliveries d join webhooks w on w.id = d.webhook_id
+      where d.${OPEN} and w.status = 'Enabled' and w.deleted_at is null
+      group by d.webhook_id`,
+  );
+  return rows.map((r) => ({ webhookId: r.webhook_id, open: r.n, oldestCommittedAt: r.oldest }));
+}
+
+/** Undeleted webhooks counted by status and disabled reason ('' when Enabled). */
+export async function countWebhooksByStatus(
+  db: Queryable,
+): Promise<{ status: string; reason: string; count: number }[]> {
+  return db.query(
+    `select status, coalesce(disabled_reason, '') as reason, count(*)::int as count
+       from webhooks where deleted_at is null group by status, disabled_reason`,
+  );
+}

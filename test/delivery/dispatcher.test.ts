@@ -1,0 +1,214 @@
+// The dispatcher driven through its seams: an in-memory store and a fake sender, no SQL and no HTTP. Lease
+// handling (a lapsed lease claimed again, a lost lease) and per-entity order with concurrency.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { Dispatcher, type DispatcherStore } from '../../src/delivery/dispatcher.ts';
+import type { SendRequest, SendResult } from '../../src/delivery/sender.ts';
+import { createLogger } from '../../src/log.ts';
+import type { AttemptRecord, OpenDelivery } from '../../src/store/deliveries.ts';
+import { waitUntil } from '../helpers/receiver.ts';
+
+const WEBHOOK = '11111111-2222-3333-4444-555555555555';
+const KEY = `whsec_${randomBytes(32).toString('base64')}`;
+
+interface Fake {
+  store: DispatcherStore;
+  rows: OpenDelivery[];
+  records: AttemptRecord[];
+  claims: number;
+  renewals: number;
+  /** What renew answers: the ids it still holds. */
+  keepLease: boolean;
+}
+
+function fakeStore(entities: number, versionsPerEntity: number): Fake {
+  const rows: OpenDelivery[] = [];
+  let id = 0;
+  for (let v = 0; v < versionsPerEntity; v++) {
+    for (let e = 0; e < entities; e++) {
+      id++;
+      rows.push({
+        id,
+        entityId: 100 + e,
+        changeVersion: id,
+        changeType: 'InsertOrUpdate',
+        body: JSON.stringify({ changeType: 'InsertOrUpdate', data: { id: 100 + e, v } }),
+        attemptCount: 0,
+        nextAttemptAt: new Date(0),
+        committedAt: new Date(),
+      });
+    }
+  }
+  const fake: Fake = {
+    rows,
+    records: [],
+    claims: 0,
+    renewals: 0,
+    keepLease: true,
+    store: {
+      claim: async () => {
+        fake.claims++;
+        return fake.keepLease ? [{ id: WEBHOOK, tenantId: 't' }] : [];
+      },
+      renew: async (_owner, ids) => {
+        fake.renewals++;
+        return fake.keepLease ? ids : [];
+      },
+      release: async () => undefined,
+      fanOut: async () => ({
+        held: true,
+        target: {
+          id: WEBHOOK,
+          tenantId: 't',
+          collection: 'absences',
+          destinationUrl: 'http://receiver.test/hook',
+          externalReferences: {},
+          keyEncrypted: KEY,
+          previousKeyEncrypted: null,
+          previousKeyValidUntil: null,
+          validUntil: new Date(Date.now() + 3_600_000),
+          active: true,
+        },
+        fannedOut: 0,
+        caughtUp: true,
+      }),
+      loadOpen: async (_w, afterId, limit) => {
+        const open = new Set(fake.rows.map((r) => r.id));
+        for (const r of fake.records) if (r.result === 'Delivered') open.delete(r.deliveryId);
+        return fake.rows.filter((r) => r.id > afterId && open.has(r.id)).slice(0, limit);
+      },
+      loadEntity: async (_w, entityId, fromId, throughId, limit) => {
+        const delivered = new Set(
+          fake.records.filter((r) => r.result === 'Delivered').map((r) => r.deliveryId),
+        );
+        return fake.rows
+          .filter(
+            (r) => r.entityId === entityId && r.id >= fromId && r.id <= throughId && !delivered.has(r.id),
+          )
+          .slice(0, limit);
+      },
+      record: async (records) => {
+        fake.records.push(...records);
+      },
+      stopWebhook: async () => true,
+      abandonStopped: async () => 0,
+    },
+  };
+  return fake;
+}
+
+function fakeSender(answer: (request: SendRequest, index: number) => number, delayMs = 1) {
+  const sent: { request: SendRequest; at: number; done: number | undefined; status: number }[] = [];
+  const send = async (request: SendRequest): Promise<SendResult> => {
+    const entry = { request, at: Date.now(), done: undefined as number | undefined, status: 0 };
+    sent.push(entry);
+    entry.status = answer(request, sent.length - 1);
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    entry.done = Date.now();
+    return {
+      statusCode: entry.status,
+      retryAfter: undefined,
+      error: undefined,
+      durationMs: delayMs,
+      responseBody: '',
+    };
+  };
+  return { sent, send };
+}
+
+function dispatcher(fake: Fake, send: (r: SendRequest) => Promise<SendResult>, leaseTtlMs = 30_000) {
+  return new Dispatcher({
+    store: fake.store,
+    send,
+    decryptKey: (sealed) => sealed,
+    logger: createLogger('silent'),
+    observer: { attempt: () => undefined },
+    options: {
+      retryScheduleMs: Array(20).fill(5),
+      maxInFlightPerWebhook: 4,
+      leaseTtlMs,
+      userAgent: 'Timehook/test',
+      window: 10,
+      refillBatch: 2,
+    },
+    jitter: () => 0,
+  });
+}
+
+const entityOf = (r: SendRequest) =>
+  (JSON.parse(r.body.toString()) as { data: { id: number; v: number } }).data;
+
+describe('Dispatcher', () => {
+  test('sends every open delivery once, per entity in order, several entities at a time', async () => {
+    const fake = fakeStore(6, 5);
+    // Every third attempt fails once: retries interleave with fresh events.
+    const { sent, send } = fakeSender((_r, i) => (i % 3 === 2 ? 500 : 200));
+    const d = dispatcher(fake, send);
+    await d.start();
+    try {
+      await waitUntil(() => sent.filter((s) => s.status === 200).length === 30, 10_000, 'all delivered');
+      const delivered = sent.filter((s) => s.status === 200).map((s) => entityOf(s.request));
+      assert.equal(new Set(delivered.map((e) => `${e.id}:${e.v}`)).size, 30);
+      for (let e = 100; e < 106; e++) {
+        const versions = sent.filter((s) => entityOf(s.request).id === e);
+        for (let i = 1; i < versions.length; i++) {
+          const previous = versions[i - 1]!;
+          assert.ok(entityOf(versions[i]!.request).v >= entityOf(previous.request).v, 'versions in order');
+          assert.ok(previous.done! <= versions[i]!.at, 'sent only after the previous answer');
+        }
+      }
+      let open = 0;
+      let peak = 0;
+      for (const ev of sent
+        .flatMap((s) => [
+          { t: s.at, d: 1 },
+          { t: s.done!, d: -1 },
+        ])
+        .sort((a, b) => a.t - b.t || a.d - b.d)) {
+        peak = Math.max(peak, (open += ev.d));
+      }
+      assert.ok(peak > 1 && peak <= 4, `peak ${peak}`);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test('claiming its own lapsed lease again keeps one runner: nothing is sent twice', async () => {
+    const fake = fakeStore(5, 20);
+    const { sent, send } = fakeSender(() => 200, 3);
+    // Leases are maintained every 20 ms and the fake store hands the webhook out on every claim.
+    const d = dispatcher(fake, send, 60);
+    await d.start();
+    try {
+      await waitUntil(() => sent.length >= 100, 10_000, 'all sent');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.ok(fake.claims > 2, `claims ${fake.claims}`);
+      const ids = sent.map((s) => s.request.headers['webhook-id']);
+      assert.equal(new Set(ids).size, ids.length, 'a delivery was sent twice');
+      assert.deepEqual(d.webhookIds, [WEBHOOK]);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test('a lost lease stops sending', async () => {
+    const fake = fakeStore(2, 200);
+    const { sent, send } = fakeSender(() => 200, 5);
+    const d = dispatcher(fake, send, 60);
+    await d.start();
+    try {
+      await waitUntil(() => sent.length >= 5, 10_000, 'first sends');
+      fake.keepLease = false; // another worker owns it now
+      await waitUntil(() => d.webhookIds.length === 0, 10_000, 'the runner dropped');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const before = sent.length;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(sent.length, before, 'attempts started after the lease was lost');
+      assert.ok(before < 400);
+    } finally {
+      await d.stop();
+    }
+  });
+});

@@ -1,0 +1,266 @@
+// The delivery store on a real database (PGlite, or PostgreSQL with DATABASE_URL): leases, the fan-out
+// cursor, bookkeeping guards, abandoning and pruning.
+
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, describe, test } from 'node:test';
+import { appendChanges, type NewChange } from '../../src/store/changes.ts';
+import {
+  abandonStoppedDeliveries,
+  fanOutChanges,
+  findDelivery,
+  listDeliveries,
+  loadOpenDeliveries,
+  pruneDeliveries,
+  recordAttempts,
+  requestRedelivery,
+  type AttemptRecord,
+} from '../../src/store/deliveries.ts';
+import {
+  claimWebhookLeases,
+  releaseWebhookLeases,
+  renewWebhookLeases,
+} from '../../src/store/delivery-leases.ts';
+import { migrate } from '../../src/store/migrate.ts';
+import { ensureTenant } from '../../src/store/tenants.ts';
+import { createWebhook, deleteWebhook } from '../../src/store/webhooks.ts';
+import { newTenant, openTestDb } from '../helpers/harness.ts';
+
+const { db, drop } = await openTestDb();
+await migrate(db);
+after(async () => {
+  await db.close();
+  await drop();
+});
+
+const HOUR = 3_600_000;
+
+async function newWebhook(tenant: string, collection = 'absences'): Promise<string> {
+  await ensureTenant(db, tenant);
+  const id = randomUUID();
+  const created = await createWebhook(
+    db,
+    {
+      id,
+      tenantId: tenant,
+      collection,
+      destinationUrl: 'https://example.com/hook',
+      externalReferences: {},
+      keyEncrypted: 'v1.sealed',
+      createdAt: new Date(),
+      validUntil: new Date(Date.now() + HOUR),
+    },
+    1_000,
+  );
+  assert.ok(created.ok);
+  return id;
+}
+
+const absenceChange = (entityId: number, n = 0): NewChange => ({
+  collection: 'absences',
+  entityId,
+  changeType: 'InsertOrUpdate',
+  data: { id: entityId, n },
+});
+
+async function write(tenant: string, changes: NewChange[]): Promise<number[]> {
+  return db.transaction((tx) => appendChanges(tx, tenant, changes));
+}
+
+const delivered = (deliveryId: number, attempt = 1): AttemptRecord => ({
+  deliveryId,
+  attempt,
+  at: new Date(),
+  durationMs: 3,
+  statusCode: 200,
+  error: null,
+  responseBody: 'ok',
+  result: 'Delivered',
+  nextAttemptAt: null,
+});
+
+const failed = (deliveryId: number, attempt = 1): AttemptRecord => ({
+  deliveryId,
+  attempt,
+  at: new Date(),
+  durationMs: 5,
+  statusCode: 500,
+  error: null,
+  responseBody: 'boom',
+  result: 'Failed',
+  nextAttemptAt: new Date(Date.now() + 60_000),
+});
+
+describe('leases', () => {
+  test('two owners never hold the same webhook; an expired lease is claimed by the other', async () => {
+    const tenant = newTenant();
+    const ids = [await newWebhook(tenant), await newWebhook(tenant)];
+    const [a, b] = await Promise.all([
+      claimWebhookLeases(db, 'worker-a', 60_000, 1_000),
+      claimWebhookLeases(db, 'worker-b', 60_000, 1_000),
+    ]);
+    const mine = (claimed: { id: string }[]) => claimed.map((w) => w.id).filter((id) => ids.includes(id));
+    assert.equal(mine(a).length + mine(b).length, 2);
+    assert.equal(new Set([...mine(a), ...mine(b)]).size, 2, 'a webhook was claimed twice');
+    const holder = mine(a).length > 0 ? 'worker-a' : 'worker-b';
+    const other = holder === 'worker-a' ? 'worker-b' : 'worker-a';
+    const held = holder === 'worker-a' ? mine(a) : mine(b);
+
+    // Renewal keeps them; the other worker cannot claim them meanwhile.
+    assert.deepEqual((await renewWebhookLeases(db, holder, held, 60_000)).sort(), [...held].sort());
+    assert.deepEqual(mine(await claimWebhookLeases(db, other, 60_000, 1_000)), []);
+
+    // Let the holder's leases lapse (a ttl in the past): the other worker takes them over.
+    await renewWebhookLeases(db, holder, held, -1_000);
+    assert.deepEqual(mine(await claimWebhookLeases(db, other, 60_000, 1_000)).sort(), [...held].sort());
+    assert.deepEqual(await renewWebhookLeases(db, holder, held, 60_000), [], 'the old holder lost them');
+
+    await releaseWebhookLeases(db, other);
+    assert.deepEqual(mine(await claimWebhookLeases(db, holder, 60_000, 1_000)).sort(), [...held].sort());
+    await releaseWebhookLeases(db, holder);
+  });
+
+  test('disabled, deleted and expired webhooks are not claimed', async () => {
+    const tenant = newTenant();
+    const id = await newWebhook(tenant);
+    assert.ok(await deleteWebhook(db, tenant, id, new Date()));
+    const claimed = await claimWebhookLeases(db, 'worker-x', 60_000, 1_000);
+    assert.ok(!claimed.some((w) => w.id === id));
+    await releaseWebhookLeases(db, 'worker-x');
+  });
+});
+
+describe('fan-out', () => {
+  for (const plain of [true, false]) {
+    test(`moves each change of the collection once, after created_version, and advances the cursor (${plain ? 'one statement' : 'transaction'})`, async () => {
+      const tenant = newTenant();
+      await ensureTenant(db, tenant);
+      await write(tenant, [absenceChange(1)]); // before the webhook: never sent to it
+      const id = await newWebhook(tenant);
+      await claimWebhookLeases(db, 'fan', 60_000, 1_000);
+      await write(tenant, [absenceChange(1, 1), absenceChange(2, 1)]);
+      await write(tenant, [
+        { collection: 'people', entityId: 9, changeType: 'InsertOrUpdate', data: { id: 9 } },
+      ]);
+      const versions = await write(tenant, [
+        absenceChange(1, 2),
+        { ...absenceChange(2, 2), changeType: 'Delete' },
+      ]);
+
+      const first = await fanOutChanges(db, { webhookId: id, owner: 'fan', limit: 3, plain });
+      assert.ok(first.held);
+      assert.equal(first.fannedOut, 3);
+      assert.equal(first.caughtUp, false);
+      const second = await fanOutChanges(db, { webhookId: id, owner: 'fan', limit: 3, plain });
+      assert.ok(second.held);
+      assert.equal(second.fannedOut, 1);
+      assert.equal(second.caughtUp, true);
+      const again = await fanOutChanges(db, { webhookId: id, owner: 'fan', limit: 3, plain });
+      assert.ok(again.held && again.fannedOut === 0);
+
+      const open = await loadOpenDeliveries(db, id, 0, 100);
+      assert.deepEqual(
+        open.map((d) => [d.entityId, d.changeType]),
+        [
+          [1, 'InsertOrUpdate'],
+          [2, 'InsertOrUpdate'],
+          [1, 'InsertOrUpdate'],
+          [2, 'Delete'],
+        ],
+      );
+      assert.deepEqual(
+        open.map((d) => d.id),
+        [...open.map((d) => d.id)].sort((x, y) => x - y),
+      );
+      assert.equal(open.at(-1)!.changeVersion, versions[1]);
+      const body = JSON.parse(open[0]!.body) as { changeType: string; data: { id: number; n: number } };
+      assert.equal(body.changeType, 'InsertOrUpdate');
+      assert.equal(body.data.n, 1);
+      assert.equal(
+        open[0]!.body.startsWith('{"changeType":"InsertOrUpdate","data":{"changeVersion":"'),
+        true,
+      );
+
+      // Another owner is refused.
+      assert.deepEqual(await fanOutChanges(db, { webhookId: id, owner: 'someone-else', limit: 3, plain }), {
+        held: false,
+      });
+      await releaseWebhookLeases(db, 'fan');
+    });
+  }
+});
+
+describe('bookkeeping', () => {
+  async function openDeliveries(n: number) {
+    const tenant = newTenant();
+    await ensureTenant(db, tenant);
+    const id = await newWebhook(tenant);
+    await claimWebhookLeases(db, 'bk', 60_000, 1_000);
+    await write(
+      tenant,
+      Array.from({ length: n }, (_, i) => absenceChange(i + 1)),
+    );
+    await fanOutChanges(db, { webhookId: id, owner: 'bk', limit: 100, plain: true });
+    await releaseWebhookLeases(db, 'bk');
+    return { tenant, id, open: await loadOpenDeliveries(db, id, 0, 100) };
+  }
+
+  test('records attempts in one batch: failed ones in the log, the successful one in the delivery', async () => {
+    const { id, open } = await openDeliveries(2);
+    const [a, b] = open as [(typeof open)[0], (typeof open)[0]];
+    await recordAttempts(db, [failed(a.id, 1), delivered(b.id, 1), delivered(a.id, 2)]);
+    const detailA = await findDelivery(db, id, a.id);
+    assert.equal(detailA?.status, 'Delivered');
+    assert.equal(detailA?.attemptCount, 2);
+    assert.deepEqual(
+      detailA?.attempts.map((x) => [x.attempt, x.statusCode, x.responseBody]),
+      [
+        [1, 500, 'boom'],
+        [2, 200, 'ok'],
+      ],
+    );
+    const detailB = await findDelivery(db, id, b.id);
+    assert.deepEqual(
+      detailB?.attempts.map((x) => [x.attempt, x.statusCode]),
+      [[1, 200]],
+    );
+    assert.ok(detailB?.deliveredAt);
+    assert.equal(detailB?.nextAttemptAt, null);
+  });
+
+  test('Delivered is never undone by a later Failed record, and is recorded over Abandoned', async () => {
+    const { tenant, id, open } = await openDeliveries(2);
+    const [a, b] = open as [(typeof open)[0], (typeof open)[0]];
+    await recordAttempts(db, [delivered(a.id)]);
+    await recordAttempts(db, [failed(a.id, 2)]);
+    assert.equal((await findDelivery(db, id, a.id))?.status, 'Delivered');
+
+    assert.ok(await deleteWebhook(db, tenant, id, new Date()));
+    assert.ok((await abandonStoppedDeliveries(db, 1_000)) >= 1);
+    assert.equal((await findDelivery(db, id, b.id))?.status, 'Abandoned');
+    await recordAttempts(db, [failed(b.id)]);
+    assert.equal((await findDelivery(db, id, b.id))?.status, 'Abandoned', 'a failure reopened it');
+    await recordAttempts(db, [delivered(b.id)]);
+    assert.equal((await findDelivery(db, id, b.id))?.status, 'Delivered');
+  });
+
+  test('a redelivery is a new Pending delivery after the others; pruning keeps open deliveries', async () => {
+    const { tenant, id, open } = await openDeliveries(3);
+    await recordAttempts(db, [delivered(open[0]!.id), delivered(open[1]!.id)]);
+    const redelivery = await requestRedelivery(db, tenant, id, open[0]!.id);
+    assert.ok(redelivery.ok);
+    assert.equal(redelivery.delivery.status, 'Pending');
+    assert.equal(redelivery.delivery.redeliveryOf, open[0]!.id);
+    assert.ok(redelivery.delivery.id > open[2]!.id);
+    assert.deepEqual(await requestRedelivery(db, newTenant(), id, open[0]!.id), {
+      ok: false,
+      reason: 'webhook-not-found',
+    });
+
+    const pruned = await pruneDeliveries(db, new Date(Date.now() + HOUR), 1_000);
+    assert.ok(pruned >= 2);
+    const left = await listDeliveries(db, id, { limit: 100 });
+    assert.deepEqual(left.map((d) => d.status).sort(), ['Pending', 'Pending']);
+    assert.equal(await findDelivery(db, id, open[0]!.id), undefined);
+  });
+});
