@@ -155,8 +155,35 @@ function guardedConnector(options: SenderOptions): Connector {
   };
 }
 
+/**
+ * Limits the requests handed to one origin's pool to its connection count, so a request waits for a free
+ * connection before its deadline starts: time queued behind other webhooks' requests is not the receiver's.
+ */
+class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(count: number) {
+    this.#free = count;
+  }
+
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
 export class Sender {
-  readonly #pools = new Map<string, { pool: Pool; lastUsed: number }>();
+  readonly #pools = new Map<string, { pool: Pool; slots: Slots; lastUsed: number }>();
   readonly #connector: Connector;
   readonly #sweeper: NodeJS.Timeout;
   #closed = false;
@@ -167,7 +194,7 @@ export class Sender {
     this.#sweeper.unref();
   }
 
-  #poolFor(origin: string): Pool {
+  #poolFor(origin: string): { pool: Pool; slots: Slots } {
     let entry = this.#pools.get(origin);
     if (!entry) {
       const pool = new Pool(origin, {
@@ -178,11 +205,11 @@ export class Sender {
         bodyTimeout: this.options.timeoutMs,
         keepAliveTimeout: 4_000,
       });
-      entry = { pool, lastUsed: Date.now() };
+      entry = { pool, slots: new Slots(CONNECTIONS_PER_ORIGIN), lastUsed: Date.now() };
       this.#pools.set(origin, entry);
     }
     entry.lastUsed = Date.now();
-    return entry.pool;
+    return entry;
   }
 
   #closeIdlePools(): void {
@@ -200,15 +227,27 @@ export class Sender {
    * Redirects are not followed: a 3xx is reported as it is.
    */
   async send(request: SendRequest): Promise<SendResult> {
+    let url: URL;
+    try {
+      if (this.#closed) throw new Error('The sender is closed.');
+      url = new URL(request.url);
+    } catch (error) {
+      return this.#failure(error, 0, this.options.timeoutMs);
+    }
+    const { pool, slots } = this.#poolFor(url.origin);
+    await slots.acquire();
     const started = performance.now();
     const timeoutMs = this.options.timeoutMs;
     const abort = new AbortController();
-    const deadline = setTimeout(() => abort.abort(new DOMException('deadline', 'TimeoutError')), timeoutMs);
+    // The abort waits one turn of the event loop (setImmediate runs after I/O), so an answer that arrived
+    // while the loop was busy is read before the deadline is declared missed.
+    const deadline = setTimeout(
+      () => setImmediate(() => abort.abort(new DOMException('deadline', 'TimeoutError'))),
+      timeoutMs,
+    );
     const elapsed = () => performance.now() - started;
     try {
-      if (this.#closed) throw new Error('The sender is closed.');
-      const url = new URL(request.url);
-      const response = await this.#poolFor(url.origin).request({
+      const response = await pool.request({
         method: 'POST',
         path: `${url.pathname}${url.search}`,
         headers: request.headers,
@@ -239,16 +278,21 @@ export class Sender {
         responseBody: Buffer.concat(kept).toString('utf8'),
       };
     } catch (error) {
-      return {
-        statusCode: undefined,
-        retryAfter: undefined,
-        error: describeSendError(abort.signal.aborted ? abort.signal.reason : error, timeoutMs),
-        durationMs: elapsed(),
-        responseBody: undefined,
-      };
+      return this.#failure(abort.signal.aborted ? abort.signal.reason : error, elapsed(), timeoutMs);
     } finally {
       clearTimeout(deadline);
+      slots.release();
     }
+  }
+
+  #failure(error: unknown, durationMs: number, timeoutMs: number): SendResult {
+    return {
+      statusCode: undefined,
+      retryAfter: undefined,
+      error: describeSendError(error, timeoutMs),
+      durationMs,
+      responseBody: undefined,
+    };
   }
 
   async close(): Promise<void> {

@@ -102,3 +102,23 @@ describe('answers and failures', () => {
     assert.match(result.error!, /^(TLS error|connection reset)/);
   });
 });
+
+describe('the whole-attempt deadline', () => {
+  test('does not count time spent waiting for a free connection to the origin', async () => {
+    const slow = await startReceiver(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return reply.ok();
+    });
+    const sender = new Sender({ timeoutMs: 700, allowInsecure: true, classifyAddress });
+    try {
+      // More requests than the pool has connections: the later ones wait ~400 ms for a connection, then
+      // take ~400 ms themselves — over the deadline if the wait counted.
+      const results = await Promise.all(Array.from({ length: 300 }, () => post(sender, slow.url('/slow'))));
+      const failed = results.filter((r) => r.statusCode !== 200).map((r) => r.error);
+      assert.deepEqual(failed, []);
+    } finally {
+      await sender.close();
+      await slow.close();
+    }
+  });
+});
