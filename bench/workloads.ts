@@ -1,0 +1,1140 @@
+// The workloads of issue 5 (and the ceiling they are measured against). Each one loads the service through
+// its public API, waits for the receivers, balances the ledger and returns a WorkloadResult; none of them
+// throws for a slow or wrong service (that is a result), only for a broken harness.
+
+import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
+import { Api } from './api.ts';
+import { alive, cpuSeconds, runCeiling, type Receiver } from './children.ts';
+import { formatVersion } from './fixtures.ts';
+import { checkLedger, percentiles, Written, type LedgerResult } from './ledger.ts';
+import type { PathReport } from './protocol.ts';
+import { fmt, machineBusySeconds, mb, type CpuShare, type WorkloadResult } from './report.ts';
+import { adminQuery, startService, type BenchStore, type Client, type ServiceProcess } from './service.ts';
+
+export interface Settings {
+  quick: boolean;
+  /** TIMEHOOK_MAX_IN_FLIGHT_PER_WEBHOOK of the service, and the ceiling's concurrency. */
+  maxInFlight: number;
+  deliveryTimeout: string;
+  ceiling: { count: number; entities: number; repeats: number };
+  ingest: { entities: number; rounds: number; batch: number; concurrency: number };
+  throughput: { entities: number; rounds: number; batch: number; concurrency: number };
+  fanout: { webhooks: number; entities: number; rounds: number; receivers: number; portsPerReceiver: number };
+  latency: {
+    rate: number;
+    seconds: number;
+    webhooks: number;
+    batch: number;
+    entities: number;
+    maxInFlight: number;
+  };
+  backlog: { entities: number; rounds: number; batch: number; concurrency: number; retryDelay: string };
+  /** Longest wait for deliveries in one workload, and how long without progress counts as stalled. */
+  waitMs: number;
+  stallMs: number;
+  probeMs: number;
+  cpuProfileDir: string | undefined;
+}
+
+export function settingsFor(quick: boolean, cpuProfileDir: string | undefined): Settings {
+  return quick
+    ? {
+        quick,
+        maxInFlight: 16,
+        deliveryTimeout: '2s',
+        ceiling: { count: 5_000, entities: 500, repeats: 2 },
+        ingest: { entities: 5_000, rounds: 2, batch: 1_000, concurrency: 2 },
+        throughput: { entities: 500, rounds: 10, batch: 1_000, concurrency: 2 },
+        fanout: { webhooks: 40, entities: 20, rounds: 5, receivers: 2, portsPerReceiver: 4 },
+        latency: { rate: 200, seconds: 3, webhooks: 10, batch: 10, entities: 1_000, maxInFlight: 32 },
+        backlog: { entities: 500, rounds: 20, batch: 1_000, concurrency: 2, retryDelay: '1s' },
+        waitMs: 30_000,
+        stallMs: 10_000,
+        probeMs: 5_000,
+        cpuProfileDir,
+      }
+    : {
+        quick,
+        maxInFlight: 16,
+        deliveryTimeout: '5s',
+        ceiling: { count: 100_000, entities: 1_000, repeats: 3 },
+        ingest: { entities: 20_000, rounds: 5, batch: 1_000, concurrency: 2 },
+        throughput: { entities: 1_000, rounds: 100, batch: 1_000, concurrency: 2 },
+        fanout: { webhooks: 200, entities: 100, rounds: 5, receivers: 2, portsPerReceiver: 4 },
+        latency: { rate: 1_000, seconds: 30, webhooks: 10, batch: 10, entities: 1_000, maxInFlight: 32 },
+        backlog: { entities: 10_000, rounds: 100, batch: 1_000, concurrency: 2, retryDelay: '2s' },
+        waitMs: 20 * 60_000,
+        stallMs: 120_000,
+        probeMs: 10_000,
+        cpuProfileDir,
+      };
+}
+
+/** The service settings every workload runs with (the backlog adds a uniform retry delay). */
+export function serviceEnv(settings: Settings): Record<string, string> {
+  return {
+    TIMEHOOK_ALLOW_INSECURE_DESTINATIONS: 'true',
+    TIMEHOOK_MAX_WEBHOOKS_PER_TENANT: '1000',
+    TIMEHOOK_MAX_IN_FLIGHT_PER_WEBHOOK: String(settings.maxInFlight),
+    TIMEHOOK_DELIVERY_TIMEOUT: settings.deliveryTimeout,
+  };
+}
+
+export const TENANT = 'bench';
+
+/** Everything a workload needs on one store. */
+export interface Bench {
+  settings: Settings;
+  store: BenchStore;
+  client: Client;
+  /** The process that answers the API (role all, or api in scale-out). */
+  server: ServiceProcess;
+  /** Worker processes (scale-out only). */
+  workers: ServiceProcess[];
+  api: Api;
+  receivers: Receiver[];
+  /** Results so far on this store (later workloads compare with earlier ones). */
+  results: WorkloadResult[];
+  log: (line: string) => void;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------------- helpers
+
+/**
+ * CPU seconds spent during a workload by the service, by PostgreSQL's backends serving the bench database,
+ * by the bench's own processes (loader, receivers, ceiling), and by everything else on the machine.
+ */
+class CpuMeter {
+  #start!: {
+    wall: number;
+    service: number;
+    bench: number;
+    machine: number | undefined;
+    pg: Map<number, number>;
+  };
+
+  private constructor(private readonly bench: Bench) {}
+
+  static async start(bench: Bench): Promise<CpuMeter> {
+    const meter = new CpuMeter(bench);
+    meter.#start = { wall: now(), ...meter.#read(), pg: await meter.#postgres() };
+    return meter;
+  }
+
+  #read() {
+    const b = this.bench;
+    const service = [b.server, ...b.workers].reduce((sum, p) => sum + (p.cpuSeconds() ?? 0), 0);
+    const own = process.cpuUsage();
+    const receivers = b.receivers.reduce((sum, r) => sum + (cpuSeconds(r.pid) ?? 0), 0);
+    return { service, bench: (own.user + own.system) / 1e6 + receivers, machine: machineBusySeconds() };
+  }
+
+  /** CPU seconds so far of each PostgreSQL backend connected to the bench database (pid → seconds). */
+  async #postgres(): Promise<Map<number, number>> {
+    const pgInfo = this.bench.store.pg;
+    const out = new Map<number, number>();
+    if (!pgInfo) return out;
+    const rows = await adminQuery<{ pid: number }>(
+      pgInfo.adminUrl,
+      'select pid from pg_stat_activity where datname = $1',
+      [pgInfo.database],
+    ).catch(() => []);
+    for (const { pid } of rows) {
+      const cpu = cpuSeconds(pid);
+      if (cpu !== undefined) out.set(pid, cpu);
+    }
+    return out;
+  }
+
+  async stop(extraBenchSeconds = 0): Promise<CpuShare> {
+    const end = this.#read();
+    const pgEnd = await this.#postgres();
+    let postgres = 0;
+    for (const [pid, cpu] of pgEnd) postgres += cpu - (this.#start.pg.get(pid) ?? 0);
+    const service = end.service - this.#start.service;
+    const bench = end.bench - this.#start.bench + extraBenchSeconds;
+    const machine =
+      end.machine !== undefined && this.#start.machine !== undefined ? end.machine - this.#start.machine : 0;
+    return {
+      wallSeconds: round((now() - this.#start.wall) / 1000, 2),
+      serviceSeconds: round(service, 2),
+      postgresSeconds: round(postgres, 2),
+      benchSeconds: round(bench, 2),
+      otherSeconds: round(Math.max(0, machine - service - postgres - bench), 2),
+      cores: cpus().length,
+    };
+  }
+}
+
+const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/**
+ * The (entity, round) pairs of `rounds` passes over `entities`, cut into batches of at most `batch`. A batch
+ * never spans two rounds, so no entity appears twice in one batch (the API refuses that).
+ */
+function batchesOf(entities: number[], rounds: number, batch: number): [number, number][][] {
+  const batches: [number, number][][] = [];
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < entities.length; i += batch) {
+      batches.push(entities.slice(i, i + batch).map((e): [number, number] => [e, r]));
+    }
+  }
+  return batches;
+}
+
+const range = (base: number, count: number) => Array.from({ length: count }, (_, i) => base + i);
+
+interface WriteStats {
+  startedAt: number;
+  endedAt: number;
+  batches: number;
+  changes: number;
+}
+
+/** Writes every batch through POST /absences/batch, `concurrency` at a time, recording each version. */
+async function writeAll(
+  api: Api,
+  written: Written,
+  batches: [number, number][][],
+  concurrency: number,
+  deadline: number,
+  keepTimes = false,
+): Promise<WriteStats> {
+  const stats: WriteStats = { startedAt: now(), endedAt: 0, batches: 0, changes: 0 };
+  let next = 0;
+  const worker = async () => {
+    while (next < batches.length) {
+      if (Date.now() > deadline) throw new Error(`writing took longer than the workload's limit`);
+      const items = batches[next++]!;
+      const write = await api.writeBatch(items);
+      items.forEach(([entity], i) => written.add(entity, write.versions[i]!, keepTimes ? write : undefined));
+      stats.batches++;
+      stats.changes += items.length;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  stats.endedAt = now();
+  written.seal();
+  return stats;
+}
+
+/**
+ * A steady stream: `rate` changes/s for `seconds`, as batches of `batch` on a fixed schedule (a late batch is
+ * sent at once, at most `maxInFlight` requests open), cycling over `entities`. Keeps each version's times.
+ */
+async function writeSteady(
+  api: Api,
+  written: Written,
+  entities: number[],
+  settings: Settings['latency'],
+): Promise<WriteStats & { maxLateMs: number }> {
+  const interval = (settings.batch / settings.rate) * 1000;
+  const total = Math.round((settings.rate * settings.seconds) / settings.batch);
+  const inFlight = new Set<Promise<void>>();
+  const stats = { startedAt: now(), endedAt: 0, batches: 0, changes: 0, maxLateMs: 0 };
+  let failure: Error | undefined;
+  for (let k = 0; k < total && !failure; k++) {
+    const due = stats.startedAt + k * interval;
+    const wait = due - now();
+    if (wait > 1) await sleep(wait);
+    while (inFlight.size >= settings.maxInFlight) await Promise.race(inFlight);
+    stats.maxLateMs = Math.max(stats.maxLateMs, now() - due);
+    const items: [number, number][] = [];
+    for (let j = 0; j < settings.batch; j++) {
+      const n = k * settings.batch + j;
+      items.push([entities[n % entities.length]!, Math.floor(n / entities.length)]);
+    }
+    const p: Promise<void> = api.writeBatch(items).then(
+      (write) => {
+        items.forEach(([entity], i) => written.add(entity, write.versions[i]!, write));
+        stats.batches++;
+        stats.changes += items.length;
+      },
+      (error: Error) => {
+        failure ??= error;
+      },
+    );
+    const tracked = p.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+  }
+  await Promise.all(inFlight);
+  if (failure) throw failure;
+  stats.endedAt = now();
+  written.seal();
+  return stats;
+}
+
+interface Hook {
+  receiver: Receiver;
+  port: number;
+  path: string;
+  id?: string;
+}
+
+async function createHooks(bench: Bench, hooks: Hook[]): Promise<void> {
+  let next = 0;
+  const keys = new Map<Receiver, [string, string[]][]>();
+  const worker = async () => {
+    while (next < hooks.length) {
+      const hook = hooks[next++]!;
+      const created = await bench.api.createWebhook(hook.receiver.url(hook.port, hook.path));
+      hook.id = created.id;
+      const list = keys.get(hook.receiver) ?? [];
+      list.push([hook.path, [created.key]]);
+      keys.set(hook.receiver, list);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  for (const [receiver, list] of keys) await receiver.setKeys(list);
+}
+
+async function deleteHooks(bench: Bench, hooks: Hook[]): Promise<void> {
+  if (!alive(bench.server.child)) return;
+  for (const hook of hooks) if (hook.id) await bench.api.deleteWebhook(hook.id).catch(() => undefined);
+}
+
+/**
+ * Polls the receivers until `expected` first arrivals, the deadline, or no progress for `stallMs`. Returns
+ * undefined when complete, else why it stopped waiting.
+ */
+async function waitForDeliveries(
+  bench: Bench,
+  receivers: Receiver[],
+  expected: number,
+  deadline: number,
+  tick?: () => void,
+): Promise<string | undefined> {
+  let last = -1;
+  let lastProgress = Date.now();
+  for (;;) {
+    const counts = await Promise.all(receivers.map((r) => r.counts()));
+    const firsts = counts.reduce((sum, c) => sum + c.firsts, 0);
+    tick?.();
+    if (firsts >= expected) return undefined;
+    if (firsts !== last) {
+      last = firsts;
+      lastProgress = Date.now();
+    }
+    if (!alive(bench.server.child))
+      return `the service process exited after ${firsts} of ${expected} deliveries`;
+    if (Date.now() > deadline) return `timed out: ${firsts} of ${expected} deliveries arrived in time`;
+    if (Date.now() - lastProgress > bench.settings.stallMs) {
+      return `stalled: ${firsts} of ${expected} deliveries, none for ${bench.settings.stallMs / 1000} s`;
+    }
+    await sleep(100);
+  }
+}
+
+async function reports(receivers: Receiver[], arrivals: boolean): Promise<PathReport[]> {
+  return (await Promise.all(receivers.map((r) => r.report(arrivals)))).flatMap((r) => r.paths);
+}
+
+function arrivalWindow(paths: PathReport[]): { firstAt: number; lastAt: number } {
+  const live = paths.filter((p) => p.firsts > 0);
+  return {
+    firstAt: Math.min(...live.map((p) => p.firstAt)),
+    lastAt: Math.max(...live.map((p) => p.lastAt)),
+  };
+}
+
+function latencies(paths: PathReport[], written: Written, basis: 'committedAt' | 'sentAt'): Float64Array {
+  const times = written[basis];
+  const out: number[] = [];
+  for (const p of paths) {
+    if (!p.versions || !p.times) continue;
+    for (let i = 0; i < p.versions.length; i++) {
+      const t = times.get(p.versions[i]!);
+      if (t !== undefined) out.push(p.times[i]! - t);
+    }
+  }
+  return Float64Array.from(out);
+}
+
+const rounded = (p: ReturnType<typeof percentiles>) =>
+  p && {
+    count: p.count,
+    p50: round(p.p50, 2),
+    p90: round(p.p90, 2),
+    p99: round(p.p99, 2),
+    max: round(p.max, 2),
+    min: round(p.min, 2),
+    mean: round(p.mean, 2),
+  };
+
+function find(bench: Bench, id: string): WorkloadResult | undefined {
+  return bench.results.find((r) => r.id === id && r.store === bench.store.kind);
+}
+
+function voidResult(
+  base: Omit<WorkloadResult, 'status' | 'headline'>,
+  ledger: LedgerResult,
+  headline: string,
+): WorkloadResult {
+  return { ...base, status: 'void', headline, reason: ledger.reasons.join('; '), ledger };
+}
+
+/** Entity ids of each workload live in their own range, so workloads never touch each other's absences. */
+const ENTITY_BASE: Record<string, number> = {
+  ingest: 1_000_000,
+  throughput: 2_000_000,
+  fanout: 3_000_000,
+  latency: 4_000_000,
+  isolation: 5_000_000,
+  backlog: 6_000_000,
+  scale1: 7_000_000,
+  scale2: 7_500_000,
+  probe: 9_000_000,
+};
+let probeCount = 0;
+
+// ---------------------------------------------------------------------------------------------- workloads
+
+/** 1 — ingest: POST /absences/batch of 1,000 absences per call → changes committed per second. */
+export async function ingest(bench: Bench): Promise<WorkloadResult> {
+  const s = bench.settings.ingest;
+  const target = bench.store.kind === 'postgres' ? 50_000 : 30_000;
+  const written = new Written();
+  const meter = await CpuMeter.start(bench);
+  const stats = await writeAll(
+    bench.api,
+    written,
+    batchesOf(range(ENTITY_BASE.ingest!, s.entities), s.rounds, s.batch),
+    s.concurrency,
+    Date.now() + bench.settings.waitMs,
+  );
+  const cpu = await meter.stop();
+  const seconds = (stats.endedAt - stats.startedAt) / 1000;
+  const rate = stats.changes / seconds;
+  return {
+    id: '1',
+    name: 'ingest',
+    store: bench.store.kind,
+    status: rate >= target ? 'pass' : 'fail',
+    headline: `${fmt(rate)} changes/s`,
+    target: `≥ ${fmt(target)} changes/s`,
+    reason: `${fmt(stats.changes)} changes in ${stats.batches} batches of ${s.batch} (${s.rounds === 1 ? 'inserts' : `1 insert + ${s.rounds - 1} update rounds`}), ${s.concurrency} in flight; every batch recorded all its upserts`,
+    figures: {
+      changesPerSecond: round(rate),
+      changes: stats.changes,
+      batches: stats.batches,
+      seconds: round(seconds, 3),
+      serviceCpuMsPerChange: round((cpu.serviceSeconds * 1000) / stats.changes, 4),
+    },
+    cpu,
+  };
+}
+
+/** Is anything delivered at all? One webhook, one change, a few seconds. */
+export async function probeDelivery(bench: Bench): Promise<{ ok: boolean; latencyMs?: number }> {
+  const receiver = bench.receivers[0]!;
+  await receiver.reset();
+  const hook: Hook = { receiver, port: 0, path: `/probe/${probeCount++}` };
+  try {
+    await createHooks(bench, [hook]);
+    const written = new Written();
+    const write = await bench.api.writeBatch([[ENTITY_BASE.probe! + probeCount, probeCount]]);
+    written.add(ENTITY_BASE.probe! + probeCount, write.versions[0]!, write);
+    const deadline = Date.now() + bench.settings.probeMs;
+    while (Date.now() < deadline) {
+      if ((await receiver.counts()).firsts > 0) {
+        const paths = (await reports([receiver], true)).filter((p) => p.path === hook.path);
+        const latency = latencies(paths, written, 'committedAt');
+        return { ok: true, latencyMs: latency[0] };
+      }
+      await sleep(50);
+    }
+    return { ok: false };
+  } finally {
+    await deleteHooks(bench, [hook]);
+    await receiver.reset();
+  }
+}
+
+/**
+ * 0 — ceiling: the same receiver, body and concurrency, driven by a plain undici Pool loop. Run `repeats`
+ * times; the best run is the ceiling (it is a maximum, and a shared machine only ever lowers it). Every run's
+ * ledger must balance.
+ */
+export async function ceiling(bench: Bench): Promise<WorkloadResult> {
+  const s = bench.settings.ceiling;
+  const receiver = bench.receivers[0]!;
+  const rates: number[] = [];
+  let best:
+    { rate: number; result: Awaited<ReturnType<typeof runCeiling>>; ledger: LedgerResult } | undefined;
+  let failed:
+    { rate: number; result: Awaited<ReturnType<typeof runCeiling>>; ledger: LedgerResult } | undefined;
+  const meter = await CpuMeter.start(bench);
+  let senderCpu = 0;
+  for (let attempt = 0; attempt < s.repeats; attempt++) {
+    await receiver.reset();
+    const key = `whsec_${randomBytes(32).toString('base64')}`;
+    await receiver.setKeys([['/ceiling/0', [key]]]);
+    const result = await runCeiling({
+      url: receiver.url(0, '/ceiling/0'),
+      key,
+      count: s.count,
+      concurrency: bench.settings.maxInFlight,
+      entities: s.entities,
+      firstVersion: 1,
+      deadlineMs: bench.settings.waitMs,
+      warmup: Math.min(5_000, Math.ceil(s.count / 5)),
+      warmupUrl: receiver.url(0, '/ceiling/warmup'),
+    });
+    senderCpu += result.cpuSeconds;
+    const written = new Written();
+    for (let i = 0; i < result.sent; i++) written.add(1 + (i % s.entities), 1 + i);
+    written.seal();
+    const ledger = checkLedger(written, ['/ceiling/0'], await reports([receiver], false));
+    await receiver.reset();
+    const rate = result.ok / ((result.endedAt - result.startedAt) / 1000);
+    rates.push(round(rate));
+    if (!ledger.balanced || result.errors > 0) failed ??= { rate, result, ledger };
+    else if (!best || rate > best.rate) best = { rate, result, ledger };
+  }
+  const cpu = await meter.stop(senderCpu);
+  const chosen = failed ?? best!;
+  const { rate, result, ledger } = chosen;
+  const base = {
+    id: '0',
+    name: 'ceiling (undici Pool + HMAC, no store)',
+    store: bench.store.kind,
+    target: 'reference',
+    figures: {
+      deliveriesPerSecond: round(rate),
+      runs: rates,
+      sent: result.sent,
+      ok: result.ok,
+      errors: result.errors,
+      firstError: result.firstError,
+      concurrency: bench.settings.maxInFlight,
+      meanBodyBytes: round(result.bodyBytes / Math.max(result.sent, 1)),
+      senderCpuSeconds: round(senderCpu, 2),
+    },
+    cpu,
+  };
+  if (failed) {
+    const reasons = [...ledger.reasons];
+    if (result.errors > 0) reasons.push(`${result.errors} requests failed (${result.firstError})`);
+    return {
+      ...base,
+      status: 'void',
+      headline: `${fmt(rate)} deliveries/s`,
+      reason: reasons.join('; '),
+      ledger,
+    };
+  }
+  return {
+    ...base,
+    status: 'measured',
+    headline: `${fmt(rate)} deliveries/s`,
+    reason: `after a warm-up, best of ${s.repeats} runs (${rates.map((r) => fmt(r)).join(', ')}/s) of ${fmt(result.ok)} signed POSTs of ~${fmt(base.figures.meanBodyBytes)} B, ${bench.settings.maxInFlight} in flight`,
+    ledger,
+  };
+}
+
+interface DeliveryRun {
+  ledger: LedgerResult;
+  paths: PathReport[];
+  writes: WriteStats;
+  firstAt: number;
+  lastAt: number;
+  deliveriesPerSecond: number;
+  cpu: CpuShare;
+  timedOut: string | undefined;
+  written: Written;
+  duplicateDiagnosis: DuplicateDiagnosis[];
+}
+
+/**
+ * The shape shared by workloads 2, 3 and 7: create the webhooks, write `rounds` passes over `entities`,
+ * wait for every delivery, balance the ledger, delete the webhooks.
+ */
+async function deliveryRun(
+  bench: Bench,
+  hooks: Hook[],
+  entities: number[],
+  rounds: number,
+  batch: number,
+  concurrency: number,
+): Promise<DeliveryRun> {
+  const receivers = [...new Set(hooks.map((h) => h.receiver))];
+  await Promise.all(receivers.map((r) => r.reset()));
+  try {
+    await createHooks(bench, hooks);
+    const meter = await CpuMeter.start(bench);
+    const deadline = Date.now() + bench.settings.waitMs;
+    const written = new Written();
+    const writes = await writeAll(
+      bench.api,
+      written,
+      batchesOf(entities, rounds, batch),
+      concurrency,
+      deadline,
+    );
+    const timedOut = await waitForDeliveries(bench, receivers, written.total * hooks.length, deadline);
+    const cpu = await meter.stop();
+    const paths = await reports(receivers, false);
+    const ledger = checkLedger(
+      written,
+      hooks.map((h) => h.path),
+      paths,
+      timedOut,
+    );
+    const { firstAt, lastAt } = arrivalWindow(paths);
+    const deliveriesPerSecond = ledger.received / ((lastAt - firstAt) / 1000);
+    const duplicateDiagnosis = await diagnoseDuplicates(bench, hooks, ledger);
+    return {
+      ledger,
+      paths,
+      writes,
+      firstAt,
+      lastAt,
+      deliveriesPerSecond,
+      cpu,
+      timedOut,
+      written,
+      duplicateDiagnosis,
+    };
+  } finally {
+    await deleteHooks(bench, hooks);
+    await Promise.all(receivers.map((r) => r.reset()));
+  }
+}
+
+/**
+ * Whether the delivery rate was set by the writes: the last delivery came within 10 % of the delivery
+ * window after the last write, so the sender kept pace and the figure is a lower bound of what it can do.
+ */
+function writeBound(run: DeliveryRun): boolean {
+  return run.lastAt - run.writes.endedAt < 0.1 * (run.lastAt - run.firstAt);
+}
+
+function deliveryFigures(run: DeliveryRun) {
+  return {
+    deliveriesPerSecond: round(run.deliveriesPerSecond),
+    boundBy: writeBound(run) ? 'writes' : 'delivery',
+    deliveries: run.ledger.received,
+    duplicates: run.ledger.duplicates,
+    firstToLastSeconds: round((run.lastAt - run.firstAt) / 1000, 3),
+    writeSeconds: round((run.writes.endedAt - run.writes.startedAt) / 1000, 3),
+    writeToLastDeliverySeconds: round((run.lastAt - run.writes.startedAt) / 1000, 3),
+    lastDeliveryAfterLastWriteSeconds: round((run.lastAt - run.writes.endedAt) / 1000, 3),
+    serviceCpuMsPerDelivery: round((run.cpu.serviceSeconds * 1000) / Math.max(run.ledger.received, 1), 4),
+    ...(run.ledger.duplicates > 0
+      ? { pathsWithDuplicates: run.ledger.pathsWithDuplicates, duplicateDiagnosis: run.duplicateDiagnosis }
+      : {}),
+  };
+}
+
+interface DuplicateDiagnosis {
+  path: string;
+  changeVersion: string;
+  entity: number;
+  /** How long after its first arrival the receiver got it again. */
+  againAfterMs: number;
+  /** The delivery log's rows for this change on this webhook, with their recorded attempts. */
+  deliveries: {
+    id: number;
+    status: string;
+    attempts: { at: string; statusCode?: number; error?: string }[];
+  }[];
+}
+
+/**
+ * For a few duplicates, what the service's own delivery log (§1.3, readable after delete) says: two delivery
+ * rows for one change (fanned out twice), or one row whose attempts do or do not account for both sends.
+ */
+async function diagnoseDuplicates(
+  bench: Bench,
+  hooks: Hook[],
+  ledger: LedgerResult,
+): Promise<DuplicateDiagnosis[]> {
+  const out: DuplicateDiagnosis[] = [];
+  for (const sample of ledger.duplicateSamples.slice(0, 3)) {
+    const hook = hooks.find((h) => h.path === sample.path);
+    if (!hook?.id) continue;
+    try {
+      const version = formatVersion(sample.version);
+      const filter = encodeURIComponent(`entityId eq ${sample.entity}`);
+      const page = (await bench.api.expect(
+        'GET',
+        `/webhooks/${hook.id}/deliveries?filter=${filter}`,
+        [200],
+      )) as {
+        value: { id: number; changeVersion: string }[];
+      };
+      const deliveries: DuplicateDiagnosis['deliveries'] = [];
+      for (const row of page.value.filter((d) => d.changeVersion === version)) {
+        const one = (await bench.api.expect('GET', `/webhooks/${hook.id}/deliveries/${row.id}`, [200])) as {
+          id: number;
+          status: string;
+          attempts: { at: string; statusCode?: number; error?: string }[];
+        };
+        deliveries.push({
+          id: one.id,
+          status: one.status,
+          attempts: one.attempts.map((a) => ({ at: a.at, statusCode: a.statusCode, error: a.error })),
+        });
+      }
+      out.push({
+        path: sample.path,
+        changeVersion: version,
+        entity: sample.entity,
+        againAfterMs: sample.afterMs,
+        deliveries,
+      });
+    } catch (error) {
+      out.push({
+        path: sample.path,
+        changeVersion: formatVersion(sample.version),
+        entity: sample.entity,
+        againAfterMs: sample.afterMs,
+        deliveries: [
+          { id: 0, status: `could not read the delivery log: ${(error as Error).message}`, attempts: [] },
+        ],
+      });
+    }
+  }
+  return out;
+}
+
+/** 2 — throughput: one webhook, rounds × entities changes → deliveries per second, ratio to the ceiling. */
+export async function throughput(
+  bench: Bench,
+  id = '2',
+  name = 'throughput',
+  base = ENTITY_BASE.throughput!,
+) {
+  const s = bench.settings.throughput;
+  const hooks: Hook[] = [{ receiver: bench.receivers[0]!, port: 0, path: `/w${id}-${base}/0` }];
+  const run = await deliveryRun(bench, hooks, range(base, s.entities), s.rounds, s.batch, s.concurrency);
+  const ceil = find(bench, '0');
+  const ceilingRate = ceil?.status === 'measured' ? (ceil.figures.deliveriesPerSecond as number) : undefined;
+  const ratio = ceilingRate ? run.deliveriesPerSecond / ceilingRate : undefined;
+  const headline = `${fmt(run.deliveriesPerSecond)} deliveries/s${ratio === undefined ? '' : ` (${fmt(ratio, 2)} × ceiling)`}`;
+  const base2 = {
+    id,
+    name,
+    store: bench.store.kind,
+    target: '≥ 0.5 × ceiling',
+    figures: { ...deliveryFigures(run), ratioToCeiling: ratio === undefined ? null : round(ratio, 3) },
+    cpu: run.cpu,
+  };
+  if (!run.ledger.balanced) return voidResult(base2, run.ledger, headline);
+  return {
+    ...base2,
+    status: ratio === undefined ? 'measured' : ratio >= 0.5 ? 'pass' : 'fail',
+    headline,
+    reason: [
+      `${fmt(run.ledger.received)} deliveries of ${fmt(s.entities * s.rounds)} changes over ${fmt(s.entities)} entities; ${run.ledger.duplicates} duplicates, order held`,
+      writeBound(run)
+        ? `write-bound: deliveries kept pace with the writes (last one ${fmt((run.lastAt - run.writes.endedAt) / 1000, 2)} s after the last write), so this is a lower bound`
+        : '',
+      ratio === undefined ? 'no ceiling to compare with' : '',
+    ]
+      .filter(Boolean)
+      .join('; '),
+    ledger: run.ledger,
+  } satisfies WorkloadResult;
+}
+
+/** 3 — fan-out: many webhooks over several receiver origins × a few hundred changes → deliveries/s. */
+export async function fanout(bench: Bench): Promise<WorkloadResult> {
+  const s = bench.settings.fanout;
+  const receivers = bench.receivers.slice(0, s.receivers);
+  const hooks: Hook[] = range(0, s.webhooks).map((i) => ({
+    receiver: receivers[i % receivers.length]!,
+    port: Math.floor(i / receivers.length) % s.portsPerReceiver,
+    path: `/w3/${i}`,
+  }));
+  const run = await deliveryRun(bench, hooks, range(ENTITY_BASE.fanout!, s.entities), s.rounds, 1_000, 1);
+  const w2 = find(bench, '2');
+  const w2Rate =
+    w2?.status === 'pass' || w2?.status === 'fail' || w2?.status === 'measured'
+      ? (w2.figures.deliveriesPerSecond as number)
+      : undefined;
+  const ratio = w2Rate ? run.deliveriesPerSecond / w2Rate : undefined;
+  const headline = `${fmt(run.deliveriesPerSecond)} deliveries/s${ratio === undefined ? '' : ` (${fmt(ratio, 2)} × workload 2)`}`;
+  const base = {
+    id: '3',
+    name: 'fan-out',
+    store: bench.store.kind,
+    target: '≥ 0.5 × workload 2',
+    figures: {
+      ...deliveryFigures(run),
+      webhooks: s.webhooks,
+      origins: receivers.length * s.portsPerReceiver,
+      ratioToWorkload2: ratio === undefined ? null : round(ratio, 3),
+    },
+    cpu: run.cpu,
+  };
+  if (!run.ledger.balanced) return voidResult(base, run.ledger, headline);
+  return {
+    ...base,
+    status: ratio === undefined ? 'measured' : ratio >= 0.5 ? 'pass' : 'fail',
+    headline,
+    reason: `${s.webhooks} webhooks on ${receivers.length * s.portsPerReceiver} origins × ${fmt(s.entities * s.rounds)} changes; ${run.ledger.duplicates} duplicates, order held${ratio === undefined ? '; workload 2 did not run' : ''}`,
+    ledger: run.ledger,
+  };
+}
+
+/**
+ * 4 and 5 — latency: a steady stream to `webhooks` healthy webhooks (two origins) → commit-to-receipt
+ * percentiles; with `hang`, one more webhook whose endpoint never answers (isolation).
+ */
+export async function latency(bench: Bench, hang: boolean): Promise<WorkloadResult> {
+  const s = bench.settings.latency;
+  const id = hang ? '5' : '4';
+  const receiver = bench.receivers[0]!;
+  await receiver.reset();
+  const hooks: Hook[] = range(0, s.webhooks).map((i) => ({ receiver, port: i % 2, path: `/w${id}/${i}` }));
+  const hung: Hook[] = hang ? [{ receiver, port: 2, path: `/w${id}/hang` }] : [];
+  if (hang) await receiver.setMode(2, 'hang');
+  let result: WorkloadResult;
+  try {
+    await createHooks(bench, [...hooks, ...hung]);
+    const meter = await CpuMeter.start(bench);
+    const histogramBefore = await latencyHistogram(bench.api);
+    const deadline = Date.now() + s.seconds * 1000 + bench.settings.waitMs;
+    const written = new Written();
+    const writes = await writeSteady(
+      bench.api,
+      written,
+      range(hang ? ENTITY_BASE.isolation! : ENTITY_BASE.latency!, s.entities),
+      s,
+    );
+    const timedOut = await waitForDeliveries(bench, [receiver], written.total * s.webhooks, deadline);
+    const cpu = await meter.stop();
+    const counts = await receiver.counts();
+    const paths = (await reports([receiver], true)).filter((p) => !p.path.endsWith('/hang'));
+    const ledger = checkLedger(
+      written,
+      hooks.map((h) => h.path),
+      paths,
+      timedOut,
+    );
+    const duplicateDiagnosis =
+      ledger.duplicates > 0 ? await diagnoseDuplicates(bench, hooks, ledger) : undefined;
+    const fromCommit = rounded(percentiles(latencies(paths, written, 'committedAt')));
+    const fromSend = rounded(percentiles(latencies(paths, written, 'sentAt')));
+    const serviceSide = histogramPercentiles(histogramBefore, await latencyHistogram(bench.api));
+    const writeSeconds = (writes.endedAt - writes.startedAt) / 1000;
+    const headline = fromCommit
+      ? `p50 ${fmt(fromCommit.p50, 1)} ms, p99 ${fmt(fromCommit.p99, 1)} ms, max ${fmt(fromCommit.max)} ms`
+      : 'no deliveries';
+    const saturated = (achieved: number | undefined) => achieved !== undefined && achieved < 0.9 * s.rate;
+    const w4 = find(bench, '4');
+    const w4p99 =
+      hang && w4 && w4.status !== 'void' && w4.status !== 'error' && w4.status !== 'skipped'
+        ? ((w4.figures.commitToReceiptMs as { p99: number } | undefined)?.p99 ?? undefined)
+        : undefined;
+    const ratio = hang && w4p99 && fromCommit ? fromCommit.p99 / w4p99 : undefined;
+    const base = {
+      id,
+      name: hang ? 'isolation' : 'latency',
+      store: bench.store.kind,
+      target: hang ? 'healthy p99 ≤ 1.2 × workload 4' : 'p50 ≤ 5 ms, p99 ≤ 25 ms',
+      figures: {
+        commitToReceiptMs: fromCommit,
+        requestStartToReceiptMs: fromSend,
+        serviceCommitToAckHistogram: serviceSide,
+        writtenChanges: writes.changes,
+        achievedChangesPerSecond: round(writes.changes / writeSeconds),
+        writerMaxLateMs: round(writes.maxLateMs, 1),
+        webhooks: s.webhooks,
+        deliveries: ledger.received,
+        duplicates: ledger.duplicates,
+        ...(duplicateDiagnosis ? { duplicateDiagnosis } : {}),
+        ...(hang
+          ? {
+              hungRequests: counts.hangs,
+              deliveryTimeout: bench.settings.deliveryTimeout,
+              workload4P99Ms: w4p99 ?? null,
+              p99RatioToWorkload4: ratio === undefined ? null : round(ratio, 3),
+            }
+          : {}),
+      },
+      cpu,
+    };
+    const achieved = base.figures.achievedChangesPerSecond;
+    const behind = saturated(achieved)
+      ? `the service could not take the stream (${fmt(achieved)} of ${fmt(s.rate)} changes/s written)`
+      : '';
+    if (!ledger.balanced) result = voidResult(base, ledger, headline);
+    else if (hang) {
+      const w4Achieved = (w4?.figures.achievedChangesPerSecond as number | undefined) ?? undefined;
+      // Under saturation both latencies are queueing delay: their ratio says nothing about isolation.
+      const comparable = ratio !== undefined && !behind && !saturated(w4Achieved);
+      result = {
+        ...base,
+        status: !comparable ? 'measured' : ratio <= 1.2 ? 'pass' : 'fail',
+        headline: `healthy ${headline}${ratio === undefined ? '' : ` (${fmt(ratio, 2)} × workload 4)`}`,
+        reason: [
+          `${s.webhooks} healthy webhooks + 1 that hangs (${counts.hangs} hung requests, timeout ${bench.settings.deliveryTimeout})`,
+          ratio === undefined ? 'workload 4 did not run' : '',
+          behind,
+          saturated(w4Achieved) ? 'workload 4 was saturated too' : '',
+          ratio !== undefined && !comparable
+            ? 'no verdict: the comparison needs both streams at full rate'
+            : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+        ledger,
+      };
+    } else {
+      const pass = fromCommit !== undefined && fromCommit.p50 <= 5 && fromCommit.p99 <= 25;
+      result = {
+        ...base,
+        status: pass ? 'pass' : 'fail',
+        headline,
+        reason: [
+          `${fmt(writes.changes)} changes at ${fmt(achieved)}/s (batches of ${s.batch}, ≤ ${s.maxInFlight} in flight) to ${s.webhooks} webhooks; commit = the batch response at the loader`,
+          behind,
+        ]
+          .filter(Boolean)
+          .join('; '),
+        ledger,
+      };
+    }
+  } finally {
+    await deleteHooks(bench, [...hooks, ...hung]);
+    await receiver.reset();
+  }
+  return result;
+}
+
+/**
+ * 6 — backlog: the receiver answers 503 while `rounds × entities` changes are written (all pending), then
+ * comes up → peak RSS of the service process and the drain rate. Runs on a fresh service process (so VmHWM
+ * is this workload's) with a short uniform retry delay, so the drain is not waiting on a 5-minute retry.
+ */
+export async function backlog(bench: Bench): Promise<WorkloadResult> {
+  const s = bench.settings.backlog;
+  const receiver = bench.receivers[0]!;
+  await receiver.reset();
+  const hook: Hook = { receiver, port: 3, path: '/w6/0' };
+  await receiver.setMode(3, 'down');
+  const rssAtStart = bench.server.rssBytes();
+  let maxRss = 0;
+  const sampleRss = () => (maxRss = Math.max(maxRss, bench.server.rssBytes() ?? 0));
+  const sampler = setInterval(sampleRss, 250);
+  try {
+    await createHooks(bench, [hook]);
+    const meter = await CpuMeter.start(bench);
+    const deadline = Date.now() + bench.settings.waitMs;
+    const written = new Written();
+    const writes = await writeAll(
+      bench.api,
+      written,
+      batchesOf(range(ENTITY_BASE.backlog!, s.entities), s.rounds, s.batch),
+      s.concurrency,
+      deadline,
+    );
+    const rssAfterWrites = bench.server.rssBytes();
+    const downCounts = await receiver.counts();
+    const pendingMetric = await pendingFromMetrics(bench.api);
+    const upAt = now();
+    await receiver.setMode(3, 'ok');
+    const timedOut = await waitForDeliveries(bench, [receiver], written.total, deadline, sampleRss);
+    const cpu = await meter.stop();
+    sampleRss();
+    const peak = bench.server.peakRssBytes();
+    const paths = await reports([receiver], false);
+    const ledger = checkLedger(written, [hook.path], paths, timedOut);
+    const duplicateDiagnosis =
+      ledger.duplicates > 0 ? await diagnoseDuplicates(bench, [hook], ledger) : undefined;
+    const { lastAt } = arrivalWindow(paths);
+    const drain = ledger.received / ((lastAt - upAt) / 1000);
+    const w2 = find(bench, '2');
+    const w2Rate =
+      w2 && (w2.status === 'pass' || w2.status === 'fail' || w2.status === 'measured')
+        ? (w2.figures.deliveriesPerSecond as number)
+        : undefined;
+    const headline = `peak RSS ${mb(peak)} (idle ${mb(rssAtStart)}), drain ${fmt(drain)} deliveries/s${w2Rate ? ` (${fmt(drain / w2Rate, 2)} × workload 2)` : ''}`;
+    const base = {
+      id: '6',
+      name: 'backlog',
+      store: bench.store.kind,
+      target: 'peak RSS ≤ 300 MB; drain ≥ workload 2',
+      figures: {
+        pendingChanges: written.total,
+        peakRssBytes: peak,
+        rssAtStartBytes: rssAtStart,
+        maxSampledRssBytes: maxRss,
+        rssAfterWritesBytes: rssAfterWrites,
+        drainPerSecond: round(drain),
+        drainSeconds: round((lastAt - upAt) / 1000, 3),
+        writeSeconds: round((writes.endedAt - writes.startedAt) / 1000, 3),
+        refusedWhileDown: downCounts.refused,
+        pendingMetricAtUp: pendingMetric,
+        retrySchedule: `${s.retryDelay} repeated`,
+        workload2DeliveriesPerSecond: w2Rate ?? null,
+        duplicates: ledger.duplicates,
+        ...(duplicateDiagnosis ? { duplicateDiagnosis } : {}),
+        serviceCpuMsPerDelivery: round((cpu.serviceSeconds * 1000) / Math.max(ledger.received, 1), 4),
+      },
+      cpu,
+    };
+    if (!ledger.balanced) return voidResult(base, ledger, headline);
+    const rssOk = peak !== undefined && peak <= 300 * 2 ** 20;
+    return {
+      ...base,
+      status:
+        !rssOk || (w2Rate !== undefined && drain < w2Rate)
+          ? 'fail'
+          : w2Rate === undefined
+            ? 'measured'
+            : 'pass',
+      headline,
+      reason: `${fmt(written.total)} changes over ${fmt(s.entities)} entities written while the receiver answered 503 (${fmt(downCounts.refused)} refused attempts); ${ledger.duplicates} duplicates, order held`,
+      ledger,
+    };
+  } finally {
+    clearInterval(sampler);
+    await deleteHooks(bench, [hook]);
+    await receiver.reset();
+  }
+}
+
+/** Cumulative counts of timehook_delivery_latency_seconds_bucket by upper bound (seconds), all series summed. */
+async function latencyHistogram(api: Api): Promise<Map<number, number> | undefined> {
+  try {
+    const buckets = new Map<number, number>();
+    for (const line of (await api.metrics()).split('\n')) {
+      const match = /^timehook_delivery_latency_seconds_bucket\{(.*)\} (\S+)$/.exec(line);
+      const le = match ? /le="([^"]+)"/.exec(match[1]!)?.[1] : undefined;
+      if (!match || le === undefined) continue;
+      const bound = le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le);
+      buckets.set(bound, (buckets.get(bound) ?? 0) + Number(match[2]));
+    }
+    return buckets.size > 0 ? buckets : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The service's own commit-to-acknowledgement latency over a workload (its committed_at, not our response
+ * time): bucket upper bounds in ms under which 50 % and 99 % of the workload's acknowledgements fell.
+ */
+function histogramPercentiles(
+  before: Map<number, number> | undefined,
+  after: Map<number, number> | undefined,
+) {
+  if (!before || !after) return null;
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const delta = bounds.map((b) => (after.get(b) ?? 0) - (before.get(b) ?? 0));
+  const count = delta.at(-1) ?? 0;
+  if (count <= 0) return null;
+  const upper = (q: number) => {
+    const i = delta.findIndex((c) => c >= q * count);
+    const bound = bounds[i] ?? Number.POSITIVE_INFINITY;
+    return Number.isFinite(bound) ? bound * 1000 : null;
+  };
+  return { count, p50AtMostMs: upper(0.5), p99AtMostMs: upper(0.99) };
+}
+
+/** The sum of any pending-deliveries gauge /metrics exposes (informational; undefined when there is none). */
+async function pendingFromMetrics(api: Api): Promise<number | null> {
+  try {
+    const text = await api.metrics();
+    let sum: number | null = null;
+    for (const line of text.split('\n')) {
+      if (line.startsWith('#') || !/pending/i.test(line.split(/[{ ]/)[0] ?? '')) continue;
+      if (/age|seconds/i.test(line.split(/[{ ]/)[0] ?? '')) continue;
+      const value = Number(line.split(' ').at(-1));
+      if (Number.isFinite(value)) sum = (sum ?? 0) + value;
+    }
+    return sum;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * 7 — scale-out (PostgreSQL): `serve --role api` plus one, then two `serve --role worker` processes on the
+ * throughput workload; per-worker CPU shows whether the second worker took a share of the work.
+ */
+export async function scaleOut(
+  bench: Bench,
+  restartAs: (roles: 'api+1' | 'api+2') => Promise<void>,
+): Promise<WorkloadResult> {
+  await restartAs('api+1');
+  const cpu1 = bench.workers.map((w) => w.cpuSeconds() ?? 0);
+  const one = await throughput(bench, '7a', 'scale-out, 1 worker', ENTITY_BASE.scale1);
+  const used1 = bench.workers.map((w, i) => round((w.cpuSeconds() ?? 0) - cpu1[i]!, 2));
+  await restartAs('api+2');
+  const cpu2 = bench.workers.map((w) => w.cpuSeconds() ?? 0);
+  const two = await throughput(bench, '7b', 'scale-out, 2 workers', ENTITY_BASE.scale2);
+  const used2 = bench.workers.map((w, i) => round((w.cpuSeconds() ?? 0) - cpu2[i]!, 2));
+  const r1 = one.figures.deliveriesPerSecond as number;
+  const r2 = two.figures.deliveriesPerSecond as number;
+  const shared = used2.length === 2 && Math.min(...used2) > 0.25 * Math.max(...used2);
+  const headline = `1 worker ${fmt(r1)}/s, 2 workers ${fmt(r2)}/s (${fmt(r2 / r1, 2)} ×)`;
+  const base = {
+    id: '7',
+    name: 'scale-out',
+    store: bench.store.kind,
+    target: 'two workers ≥ one, nothing lost or reordered',
+    figures: {
+      oneWorker: { ...one.figures, workerCpuSeconds: used1 },
+      twoWorkers: { ...two.figures, workerCpuSeconds: used2 },
+      ratio: round(r2 / r1, 3),
+      secondWorkerTookAShare: shared,
+    },
+    cpu: two.cpu,
+  };
+  const note = shared
+    ? `the two workers used ${used2.join(' and ')} CPU-s`
+    : `one webhook's work stayed on one worker (worker CPU ${used2.join(' / ')} s): per-webhook leases do not split a single webhook`;
+  if (one.status === 'void' || two.status === 'void') {
+    return {
+      ...base,
+      status: 'void',
+      headline,
+      reason: [
+        one.status === 'void' ? `1 worker: ${one.reason}` : '',
+        two.status === 'void' ? `2 workers: ${two.reason}` : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
+      ledger: two.ledger ?? one.ledger,
+    };
+  }
+  // When the API's writes set both rates, the workers were never the bottleneck: no verdict on them.
+  const bothWriteBound = one.figures.boundBy === 'writes' && two.figures.boundBy === 'writes';
+  return {
+    ...base,
+    status: bothWriteBound ? 'measured' : r2 >= r1 ? 'pass' : 'fail',
+    headline,
+    reason: bothWriteBound
+      ? `${note}; no verdict: both runs were write-bound (deliveries kept pace with the api process's writes)`
+      : note,
+    ledger: two.ledger,
+  };
+}
+
+/** Starts the api role and `workers` worker processes (stopping whatever ran before). */
+export async function startScaleOut(
+  bench: Bench,
+  workers: number,
+  env: Record<string, string>,
+): Promise<void> {
+  const profile = bench.settings.cpuProfileDir;
+  if (bench.server.role !== 'api') {
+    await bench.server.stop();
+    bench.server = await startService(bench.store, 'api', { env, profileDir: profile });
+    await bench.api.close();
+    bench.api = new Api(bench.server.url!);
+    await bench.api.login(TENANT, bench.client.clientId, bench.client.clientSecret);
+  }
+  while (bench.workers.length > workers) await bench.workers.pop()!.stop();
+  while (bench.workers.length < workers) {
+    bench.workers.push(await startService(bench.store, 'worker', { env, profileDir: profile }));
+  }
+}
