@@ -31,6 +31,8 @@ export interface Config {
   readonly leaseTtlMs: number;
   readonly pgPoolSize: number;
   readonly statementTimeoutMs: number;
+  readonly lockTimeoutMs: number;
+  readonly idleInTransactionTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -135,5 +137,7 @@ export function loadConfig(env: Env = process.env): Config {
     leaseTtlMs: readDuration(env, 'TIMEHOOK_LEASE_TTL', '30s'),
     pgPoolSize: readInt(env, 'TIMEHOOK_PG_POOL_SIZE', 10, 1, 1000),
     statementTimeoutMs: readDuration(env, 'TIMEHOOK_STATEMENT_TIMEOUT', '30s'),
+    lockTimeoutMs: readDuration(env, 'TIMEHOOK_LOCK_TIMEOUT', '10s'),
+    idleInTransactionTimeoutMs: readDuration(env, 'TIMEHOOK_IDLE_IN_TRANSACTION_TIMEOUT', '60s'),
   });
 }

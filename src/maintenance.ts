@@ -1,52 +1,114 @@
-// Background upkeep on the worker role: flips webhooks past validUntil to Disabled/Expired and prunes the
-// change log past TIMEHOOK_CHANGE_RETENTION in bounded batches. Store failures are logged and retried.
+// Background upkeep on the worker role: flips webhooks past validUntil to Disabled/Expired (every second, on
+// every worker: idempotent and cheap) and prunes the change log and the delivery log past
+// TIMEHOOK_CHANGE_RETENTION (on one worker at a time, under an advisory lock, in bounded batches).
+// Store failures are logged and retried at the next round; they never end the process.
 
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { pruneChanges } from './store/changes.ts';
 import { pruneDeliveries } from './store/deliveries.ts';
-import type { Db } from './store/db.ts';
+import type { Db, Queryable } from './store/db.ts';
 import { expireWebhooks } from './store/webhooks.ts';
 
 const EXPIRY_INTERVAL_MS = 1_000;
+const FIRST_PRUNE_AFTER_MS = 5_000;
 const PRUNE_INTERVAL_MS = 60_000;
 const PRUNE_BATCH = 5_000;
+/**
+ * Between two prune batches: each batch is its own short statement (no long transaction, no long row
+ * locks), and the pause lets delivery's statements take the connection and the disk in between.
+ */
+const PRUNE_PAUSE_MS = 20;
+/** The advisory lock that makes one worker at a time prune (pg_try_advisory_lock; the others skip the round). */
+export const PRUNE_LOCK_KEY = 727_364_002;
 
 export interface Maintenance {
   stop(): Promise<void>;
 }
 
-export function startMaintenance(db: Db, config: Config, logger: Logger): Maintenance {
-  let running: Promise<unknown> = Promise.resolve();
-  let lastPrune = 0;
-  const tick = async () => {
+export interface MaintenanceOptions {
+  pruneIntervalMs?: number;
+  firstPruneAfterMs?: number;
+}
+
+/** Runs `work` every intervalMs, never two at once; the returned stop() waits for the running one. */
+function every(firstAfterMs: number, intervalMs: number, work: () => Promise<void>): () => Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const schedule = (delay: number) => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = work().then(
+        () => schedule(intervalMs),
+        () => schedule(intervalMs),
+      );
+    }, delay);
+    timer.unref();
+  };
+  schedule(firstAfterMs);
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await running;
+  };
+}
+
+export function startMaintenance(
+  db: Db,
+  config: Config,
+  logger: Logger,
+  options: MaintenanceOptions = {},
+): Maintenance {
+  let stopping = false;
+  const pause = () => new Promise((resolve) => setTimeout(resolve, PRUNE_PAUSE_MS));
+
+  const expire = async () => {
     try {
       const expired = await expireWebhooks(db, new Date());
       if (expired > 0) logger.info({ expired }, 'webhooks expired');
-      if (Date.now() - lastPrune >= PRUNE_INTERVAL_MS) {
-        lastPrune = Date.now();
-        const cutoff = new Date(Date.now() - config.changeRetentionMs);
-        let pruned = 0;
-        for (let n = PRUNE_BATCH; n === PRUNE_BATCH; pruned += n)
-          n = await pruneChanges(db, cutoff, PRUNE_BATCH);
-        if (pruned > 0) logger.info({ pruned }, 'change log pruned');
-        let prunedDeliveries = 0;
-        for (let n = PRUNE_BATCH; n === PRUNE_BATCH; prunedDeliveries += n)
-          n = await pruneDeliveries(db, cutoff, PRUNE_BATCH);
-        if (prunedDeliveries > 0) logger.info({ pruned: prunedDeliveries }, 'delivery log pruned');
-      }
     } catch (error) {
-      logger.warn({ err: error }, 'maintenance failed; retrying');
+      logger.warn({ err: error }, 'webhook expiry sweep failed; retrying');
     }
   };
-  const timer = setInterval(() => {
-    running = tick();
-  }, EXPIRY_INTERVAL_MS);
-  timer.unref();
+
+  const prune = async (session: Queryable) => {
+    const cutoff = new Date(Date.now() - config.changeRetentionMs);
+    let changes = 0;
+    for (let n = PRUNE_BATCH; n === PRUNE_BATCH && !stopping; changes += n) {
+      n = await pruneChanges(session, cutoff, PRUNE_BATCH);
+      if (n === PRUNE_BATCH) await pause();
+    }
+    if (changes > 0) logger.info({ pruned: changes }, 'change log pruned');
+    let deliveries = 0;
+    for (let next: number | undefined = 0; next !== undefined && !stopping;) {
+      const step = await pruneDeliveries(session, cutoff, PRUNE_BATCH, next);
+      deliveries += step.deleted;
+      next = step.next;
+      if (next !== undefined) await pause();
+    }
+    if (deliveries > 0) logger.info({ pruned: deliveries }, 'delivery log pruned');
+  };
+
+  const pruneOnce = async () => {
+    try {
+      const ran = await db.tryWithLock(PRUNE_LOCK_KEY, prune);
+      if (!ran) logger.debug('another worker is pruning; skipped this round');
+    } catch (error) {
+      logger.warn({ err: error }, 'pruning failed; retrying at the next round');
+    }
+  };
+
+  const stopExpiry = every(EXPIRY_INTERVAL_MS, EXPIRY_INTERVAL_MS, expire);
+  const stopPruning = every(
+    options.firstPruneAfterMs ?? FIRST_PRUNE_AFTER_MS,
+    options.pruneIntervalMs ?? PRUNE_INTERVAL_MS,
+    pruneOnce,
+  );
   return {
     async stop() {
-      clearInterval(timer);
-      await running;
+      stopping = true;
+      await Promise.all([stopExpiry(), stopPruning()]);
     },
   };
 }

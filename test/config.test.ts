@@ -21,6 +21,11 @@ describe('loadConfig', () => {
     assert.equal(config.rateLimit, undefined);
     assert.equal(config.allowInsecureDestinations, false);
     assert.equal(config.logLevel, 'info');
+    assert.equal(config.leaseTtlMs, 30_000);
+    assert.equal(config.pgPoolSize, 10);
+    assert.equal(config.statementTimeoutMs, 30_000);
+    assert.equal(config.lockTimeoutMs, 10_000);
+    assert.equal(config.idleInTransactionTimeoutMs, 60_000);
   });
 
   test('parses durations, lists, booleans and rate limits', () => {
@@ -48,6 +53,8 @@ describe('loadConfig', () => {
     ['TIMEHOOK_RATE_LIMIT', 'fast', /requests per window/],
     ['DATABASE_URL', 'mysql://x', /postgres:\/\//],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
+    ['TIMEHOOK_LOCK_TIMEOUT', 'never', /TIMEHOOK_LOCK_TIMEOUT.*positive duration/],
+    ['TIMEHOOK_IDLE_IN_TRANSACTION_TIMEOUT', '0s', /TIMEHOOK_IDLE_IN_TRANSACTION_TIMEOUT.*positive duration/],
     ['TIMEHOOK_ENCRYPTION_KEY', 'short', /32 random bytes/],
     ['TIMEHOOK_PAGE_SIZE', '0', /from 1 to/],
   ];

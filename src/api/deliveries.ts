@@ -169,7 +169,8 @@ export function deliveryRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           summary: "List a webhook's deliveries",
           description:
             'The delivery log, newest first, in pages with nextLink; also after the webhook was deleted. ' +
-            `Filter by status (${DELIVERY_STATUSES.join(', ')}) and/or entityId.`,
+            `Filter by status (${DELIVERY_STATUSES.join(', ')}) and/or entityId. With entityId a page may ` +
+            'hold fewer entries than the page size, even none, while nextLink goes on: follow it until it is absent.',
           params: WebhookParams,
           querystring: ListQuery,
           response: { 200: DeliveryPage, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
@@ -198,14 +199,20 @@ export function deliveryRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           beforeId = token.b;
         }
         const pageSize = ctx.config.pageSize;
-        const rows = await listDeliveries(ctx.db, id, { ...filter, beforeId, limit: pageSize + 1 });
-        const page = rows.slice(0, pageSize);
+        const { records, resumeBefore } = await listDeliveries(ctx.db, id, {
+          ...filter,
+          beforeId,
+          limit: pageSize + 1,
+        });
+        const page = records.slice(0, pageSize);
         const result: Static<typeof DeliveryPage> = { value: page.map(renderDelivery) };
-        if (rows.length > pageSize) {
+        // An entity filter may stop reading before the page is full (resumeBefore): the list goes on there.
+        const nextBefore = records.length > pageSize ? page.at(-1)!.id : resumeBefore;
+        if (nextBefore !== undefined) {
           const token = ctx.box.signToken(TOKEN_PURPOSE, {
             w: id,
             f: filterText ?? null,
-            b: page.at(-1)!.id,
+            b: nextBefore,
           } satisfies PageToken);
           const parts = filterText !== undefined ? [`filter=${encodeURIComponent(filterText)}`] : [];
           parts.push(`continuationToken=${encodeURIComponent(token)}`);

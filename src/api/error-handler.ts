@@ -12,18 +12,28 @@ interface AjvIssue {
   params?: Record<string, unknown>;
 }
 
+/**
+ * Errors that mean the store cannot serve now, whatever the request: the connection failed or was cut
+ * (server restart, failover, pg_terminate_backend), the database refuses connections (restart, `alter database
+ * … allow_connections false`, too many clients), or a statement or lock wait ran out of time.
+ */
 const PG_UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
   'EPIPE',
-  '57P01',
-  '57P02',
-  '57P03',
-  '08006',
-  '08001',
-  '08003',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  '53300', // too_many_connections
+  '55P03', // lock_not_available (lock_timeout)
+  '57014', // query_canceled (statement_timeout)
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, shutting down)
 ]);
+const PG_UNAVAILABLE_MESSAGES =
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|is not currently accepting connections|the database system is (starting up|shutting down|in recovery mode)|PGlite is closed|Cannot use a pool after calling end/i;
 
 function propertyOf(issue: AjvIssue): string {
   const path = (issue.instancePath ?? '').split('/').filter(Boolean).join('.');
@@ -41,14 +51,14 @@ function messageOf(issue: AjvIssue): string {
   return issue.message ?? 'is invalid';
 }
 
+/** True for errors of the store's availability (answered 503), not of the request or of Timehook's code. */
 export function isStoreUnavailable(error: unknown): boolean {
   if (error instanceof StoreUnavailableError) return true;
   const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && PG_UNAVAILABLE_CODES.has(code)) return true;
+  // Class 08: connection exceptions (connect failures, broken connections, protocol violations).
+  if (typeof code === 'string' && (PG_UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
   const message = (error as Error | null)?.message ?? '';
-  return /Connection terminated|connection timeout|Client has encountered a connection error|PGlite is closed|Cannot use a pool after calling end/i.test(
-    message,
-  );
+  return PG_UNAVAILABLE_MESSAGES.test(message);
 }
 
 export function sendError(
@@ -118,12 +128,18 @@ export function errorHandler(
   }
   if (isStoreUnavailable(error)) {
     request.log.warn({ err: error }, 'store unavailable');
+    const code = (error as { code?: unknown }).code;
     return sendError(
       reply,
-      'ServiceUnavailable',
-      'The store is unreachable; retry shortly.',
-      undefined,
-    ).header('retry-after', '5');
+      new AppError(
+        'ServiceUnavailable',
+        code === '57014' || code === '55P03'
+          ? 'The store did not answer in time; retry shortly.'
+          : 'The store is unreachable; retry shortly.',
+        undefined,
+        { 'retry-after': '5' },
+      ),
+    );
   }
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return sendError(reply, 'BadRequest', fe.message);

@@ -2,14 +2,24 @@
 
 import { KeyRing } from '../auth/key-ring.ts';
 import type { Config } from '../config.ts';
-import { openStore } from '../store/open.ts';
+import { migrate } from '../store/migrate.ts';
+import { openDb, openStore } from '../store/open.ts';
 import { UsageError } from './main.ts';
 
 export async function migrateCommand(config: Config): Promise<number> {
-  const store = await openStore(config); // opening migrates
-  await store.db.close();
-  process.stdout.write('Migrations are up to date.\n');
-  return 0;
+  const db = await openDb(config);
+  try {
+    const applied = await migrate(db);
+    const names = applied.map((v) => String(v).padStart(6, '0'));
+    process.stdout.write(
+      applied.length > 0
+        ? `Applied migration${applied.length > 1 ? 's' : ''} ${names.join(', ')}; migrations are up to date.\n`
+        : 'Migrations are up to date.\n',
+    );
+    return 0;
+  } finally {
+    await db.close();
+  }
 }
 
 export async function keysCommand(config: Config, args: string[]): Promise<number> {

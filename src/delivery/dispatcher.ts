@@ -23,6 +23,18 @@
 // after leaseTtlMs (at once on the embedded store, where the data-directory lock proves it is alone). A
 // worker that cannot renew stops starting attempts once its local lease deadline has passed.
 //
+// Fair share (issue 4). With every lease round a worker heartbeats its row in `workers` and learns how many
+// workers are live (seen within leaseTtlMs) and how many webhooks are sendable; it claims at most
+// ceil(webhooks / workers) of them, so no worker holds more than the least possible maximum and the shares
+// add up to every webhook. When its share shrinks (a worker joined, webhooks were disabled) and the surplus
+// is still there a lease round later (the slack that keeps a passing census from moving work), it hands
+// the surplus over, least busy first: the runner stops starting attempts, its in-flight attempts finish
+// and their records are written, and only then is the lease released (with a NOTIFY, so a worker below its
+// share claims it at once). The next holder therefore finds every acknowledged event marked Delivered and
+// sends nothing twice; only a takeover after a crash (or after losing the store for longer than a lease)
+// can repeat an event. One webhook is never split across workers: per-entity order then needs no
+// coordination beyond the lease (see README, Deployment, for what a split by entity bucket would take).
+//
 // Ordering (per webhook and entity id). Delivery ids grow in commit order per webhook (inserts take the
 // webhook row's lock), so an entity's open deliveries in id order are its events in order. The runner keeps
 // each entity's loaded deliveries in a queue and sends only the head; the next is sent only after the head
@@ -59,16 +71,24 @@ import type { Logger } from '../log.ts';
 import type { AttemptRecord, FanOutResult, OpenDelivery } from '../store/deliveries.ts';
 import type { LeasedWebhook } from '../store/delivery-leases.ts';
 import type { DisabledReason } from '../store/webhooks.ts';
+import type { WorkerCensus } from '../store/workers.ts';
 import { Flusher } from './flusher.ts';
 import type { SendRequest, SendResult } from './sender.ts';
 import { WebhookRunner, type AttemptOutcomeLabel, type RunnerOptions } from './webhook-runner.ts';
 
 /** The store operations of the delivery engine, as functions (see dispatcher-store.ts for the real ones). */
 export interface DispatcherStore {
+  /**
+   * Records that this worker is alive and counts live workers and sendable webhooks (store heartbeatWorker).
+   * Absent: this worker takes every webhook it can claim.
+   */
+  heartbeat?(owner: string, ttlMs: number): Promise<WorkerCensus>;
+  /** Removes this worker's registration (graceful stop). */
+  deregister?(owner: string): Promise<void>;
   claim(owner: string, ttlMs: number, limit: number): Promise<LeasedWebhook[]>;
   renew(owner: string, ids: string[], ttlMs: number): Promise<string[]>;
   release(owner: string, ids?: string[]): Promise<void>;
-  /** Embedded store only: clears leases a killed process left behind. */
+  /** Embedded store only: clears leases and worker registrations a killed process left behind. */
   clearLeases?(): Promise<void>;
   fanOut(params: { webhookId: string; owner: string; limit: number; plain: boolean }): Promise<FanOutResult>;
   loadOpen(webhookId: string, afterId: number, limit: number): Promise<OpenDelivery[]>;
@@ -98,7 +118,7 @@ export interface DispatcherOptions {
   backstopPollMs?: number;
   /** Webhooks claimed per statement. */
   claimBatch?: number;
-  /** At most this many webhooks per worker (room for issue 4's fair sharing). */
+  /** At most this many webhooks per worker, whatever its fair share. */
   maxWebhooks?: number;
   fanOutBatch?: number;
   window?: number;
@@ -124,6 +144,8 @@ const ABANDON_BATCH = 10_000;
 export class Dispatcher {
   readonly workerId: string;
   readonly #runners = new Map<string, WebhookRunner>();
+  /** Runners being handed over: stopped, draining, their leases still held (and renewed) until released. */
+  readonly #handingOver = new Map<string, WebhookRunner>();
   readonly #byTenant = new Map<string, Set<WebhookRunner>>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #flusher: Flusher;
@@ -135,6 +157,10 @@ export class Dispatcher {
   #pollTimer: NodeJS.Timeout | undefined;
   #leasing: Promise<void> | undefined;
   #leaseAgain = false;
+  /** When this worker first found itself holding more than its share (undefined: it does not). */
+  #surplusSince: number | undefined;
+  /** The last census: live workers and sendable webhooks. */
+  #census: WorkerCensus | undefined;
   #stopping = false;
   #started = false;
 
@@ -176,6 +202,16 @@ export class Dispatcher {
   /** The webhooks this worker holds. */
   get webhookIds(): string[] {
     return [...this.#runners.keys()];
+  }
+
+  /** The most webhooks this worker claims now: its fair share by the last census, within maxWebhooks. */
+  get share(): number {
+    const census = this.#census;
+    const fair =
+      census === undefined
+        ? Number.POSITIVE_INFINITY
+        : Math.max(1, Math.ceil(census.activeWebhooks / Math.max(1, census.liveWorkers)));
+    return Math.min(fair, this.#options.maxWebhooks);
   }
 
   async start(): Promise<void> {
@@ -237,9 +273,13 @@ export class Dispatcher {
     for (const runner of this.#runners.values()) runner.stop();
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
     await this.#leasing?.catch(() => undefined);
-    await this.#flusher.drain(10_000);
+    const written = await this.#flusher.drain(10_000);
     try {
-      if (held.length > 0) await this.deps.store.release(this.workerId, held);
+      // Deregistered first, so the workers woken by the release count one worker less and have room to claim.
+      await this.deps.store.deregister?.(this.workerId);
+      // Unwritten records mean acknowledged events still read as open: releasing now would let the next
+      // holder send them again at once, so the leases are left to expire instead.
+      if (held.length > 0 && written) await this.deps.store.release(this.workerId, held);
     } catch (error) {
       this.deps.logger.warn({ err: error }, 'could not release delivery leases; they expire by themselves');
     }
@@ -253,7 +293,14 @@ export class Dispatcher {
 
   #track(work: Promise<unknown>): void {
     this.#inFlight.add(work);
-    void work.finally(() => this.#inFlight.delete(work));
+    work.then(
+      () => this.#inFlight.delete(work),
+      (error: unknown) => {
+        // Tracked work handles its own failures; one escaping here is a bug, never a reason to crash.
+        this.#inFlight.delete(work);
+        this.deps.logger.error({ err: error }, 'delivery work failed unexpectedly');
+      },
+    );
   }
 
   #requestLeases(): void {
@@ -271,18 +318,22 @@ export class Dispatcher {
     });
   }
 
-  /** Renews held leases (dropping lost ones), claims free ones, and settles stopped webhooks' deliveries. */
+  /**
+   * One lease round: renews held leases (dropping lost ones), heartbeats and reads the census, hands surplus
+   * webhooks over, claims free ones up to the share, and settles stopped webhooks' deliveries. A store
+   * failure ends the round; the next one comes with the timer (habit 9: back off, do not crash).
+   */
   async #maintainLeases(): Promise<void> {
     const { store, logger } = this.deps;
     const ttl = this.#options.leaseTtlMs;
     try {
-      const held = [...this.#runners.keys()];
+      const held = [...this.#runners.keys(), ...this.#handingOver.keys()];
       if (held.length > 0) {
         const asked = this.#now();
         const kept = new Set(await store.renew(this.workerId, held, ttl));
         for (const id of held) {
           const runner = this.#runners.get(id);
-          if (!runner) continue;
+          if (!runner) continue; // being handed over: its lease is renewed until released
           if (kept.has(id)) {
             runner.leaseDeadline = asked + ttl;
           } else {
@@ -292,8 +343,13 @@ export class Dispatcher {
           }
         }
       }
-      while (!this.#stopping && this.#runners.size < this.#options.maxWebhooks) {
-        const limit = Math.min(this.#options.claimBatch, this.#options.maxWebhooks - this.#runners.size);
+      if (store.heartbeat && !this.#stopping) {
+        this.#census = await store.heartbeat(this.workerId, ttl);
+        this.#handOverSurplus();
+      }
+      const share = this.share;
+      while (!this.#stopping && this.#holding() < share) {
+        const limit = Math.min(this.#options.claimBatch, share - this.#holding());
         const asked = this.#now();
         const claimed = await store.claim(this.workerId, ttl, limit);
         for (const webhook of claimed) this.#adopt(webhook, asked + ttl);
@@ -308,11 +364,63 @@ export class Dispatcher {
     }
   }
 
+  /** Leases held, those being handed over included. */
+  #holding(): number {
+    return this.#runners.size + this.#handingOver.size;
+  }
+
+  /** Hands over the webhooks above the share once the surplus has lasted a lease round (the slack). */
+  #handOverSurplus(): void {
+    const surplus = this.#runners.size - this.share;
+    if (surplus <= 0) {
+      this.#surplusSince = undefined;
+      return;
+    }
+    const now = this.#now();
+    this.#surplusSince ??= now;
+    if (now - this.#surplusSince < this.#options.leaseTtlMs / 6) return; // not yet a round old
+    this.#surplusSince = undefined;
+    const idlest = [...this.#runners.values()].sort((a, b) => a.inFlight - b.inFlight).slice(0, surplus);
+    this.deps.logger.info(
+      { webhooks: idlest.map((r) => r.id), census: this.#census, share: this.share },
+      'handing delivery leases over to other workers',
+    );
+    for (const runner of idlest) this.#track(this.#handOver(runner));
+  }
+
+  /**
+   * Gives one webhook to the other workers without repeating an event: stop starting attempts, let the
+   * in-flight ones finish, write their records, then release the lease. When the records cannot be written
+   * within a lease TTL (store trouble), the lease is left to expire instead: a later takeover may then repeat
+   * those events, as after a crash.
+   */
+  async #handOver(runner: WebhookRunner): Promise<void> {
+    this.#forget(runner);
+    this.#handingOver.set(runner.id, runner);
+    runner.stop();
+    try {
+      await runner.settled();
+      if (await this.#flusher.drain(this.#options.leaseTtlMs)) {
+        await this.deps.store.release(this.workerId, [runner.id]);
+      } else {
+        this.deps.logger.warn(
+          { webhookId: runner.id },
+          'could not hand a webhook over; its lease will expire',
+        );
+      }
+    } catch (error) {
+      this.deps.logger.warn({ err: error, webhookId: runner.id }, 'could not release a handed-over lease');
+    } finally {
+      this.#handingOver.delete(runner.id);
+    }
+  }
+
   #adopt(webhook: LeasedWebhook, leaseDeadline: number): void {
     if (this.#stopping) {
       void this.deps.store.release(this.workerId, [webhook.id]).catch(() => undefined);
       return;
     }
+    if (this.#handingOver.has(webhook.id)) return; // its hand-over releases it when drained
     const existing = this.#runners.get(webhook.id);
     if (existing) {
       // Our own lease had lapsed (renewals fell behind) and we claimed it again: keep the runner.
@@ -335,7 +443,9 @@ export class Dispatcher {
       {
         send: (request) => this.deps.send(request),
         record: (record) => this.#flusher.add(record),
-        flushed: () => this.#flusher.drain(),
+        flushed: async () => {
+          await this.#flusher.drain();
+        },
         mayStartAttempts: () => !this.#stopping && this.#flusher.backlog < this.#options.maxUnrecorded,
         decryptKey: (sealed) => this.deps.decryptKey(sealed),
         observe: (outcome, durationMs, latencyMs) =>

@@ -18,6 +18,10 @@ export class Flusher {
   #buffer: AttemptRecord[] = [];
   #running: Promise<void> | undefined;
   #failures = 0;
+  /** Records ever added, and ever written: the buffer is FIFO, so the first #written records are stored. */
+  #added = 0;
+  #written = 0;
+  #wrote: (() => void)[] = [];
 
   constructor(
     private readonly write: (records: AttemptRecord[]) => Promise<void>,
@@ -33,17 +37,29 @@ export class Flusher {
 
   add(record: AttemptRecord): void {
     this.#buffer.push(record);
-    this.#running ??= this.#run();
+    this.#added++;
+    if (!this.#running) this.#running = this.#run();
   }
 
-  /** Resolves once everything added so far is written (or, when the store is down, after `giveUpMs`). */
-  async drain(giveUpMs = Number.POSITIVE_INFINITY): Promise<void> {
-    const started = Date.now();
-    while (this.#running || this.#buffer.length > 0) {
-      if (Date.now() - started > giveUpMs) return;
-      this.#running ??= this.#run();
-      await Promise.race([this.#running, new Promise((resolve) => setTimeout(resolve, 100))]);
+  /**
+   * Resolves true once every record added before the call is written — records added meanwhile (other
+   * webhooks keep sending) are not waited for — or false when that took longer than `giveUpMs` (store down).
+   */
+  async drain(giveUpMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    const target = this.#added;
+    const deadline = Date.now() + giveUpMs;
+    while (this.#written < target) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      if (!this.#running) this.#running = this.#run();
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.#wrote.push(resolve);
+        timer = setTimeout(resolve, Math.min(left, 1_000));
+      });
+      clearTimeout(timer);
     }
+    return true;
   }
 
   async #run(): Promise<void> {
@@ -55,6 +71,8 @@ export class Flusher {
         try {
           await this.write(batch);
           this.#failures = 0;
+          this.#written += batch.length;
+          for (const resolve of this.#wrote.splice(0)) resolve();
           this.onFlushed();
         } catch (error) {
           this.#buffer.unshift(...batch);

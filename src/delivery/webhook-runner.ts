@@ -85,6 +85,8 @@ export class WebhookRunner {
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
   #inFlight = 0;
+  /** The attempts started and not yet settled (recorded), for a hand-over that must wait for them. */
+  readonly #attempts = new Set<Promise<unknown>>();
   /** Rows in memory. */
   #loaded = 0;
   /** Entities waiting for a retry (each holds at least its head row). */
@@ -131,6 +133,14 @@ export class WebhookRunner {
   markRedelivered(): void {
     this.#scanExhausted = false;
     this.markDirty();
+  }
+
+  /**
+   * Resolves once every attempt started so far has settled and handed its record to the dispatcher
+   * (after stop(): nothing of this runner is in flight any more).
+   */
+  async settled(): Promise<void> {
+    while (this.#attempts.size > 0) await Promise.allSettled([...this.#attempts]);
   }
 
   /** Stops for good: no new attempts, nothing reloaded. In-flight attempts finish and are recorded. */
@@ -452,6 +462,9 @@ export class WebhookRunner {
           );
         },
       );
+    this.#attempts.add(work);
+    const forget = () => void this.#attempts.delete(work);
+    work.then(forget, forget); // the dispatcher's track() reports a failure
     this.hooks.track(work);
   }
 

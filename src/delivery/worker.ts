@@ -3,6 +3,7 @@
 // leases are claimed; stop() drains in-flight attempts and releases the leases (SPEC §4).
 
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -27,6 +28,7 @@ import {
   releaseWebhookLeases,
   renewWebhookLeases,
 } from '../store/delivery-leases.ts';
+import { clearWorkers, deregisterWorker, heartbeatWorker } from '../store/workers.ts';
 import {
   Dispatcher,
   type DeliveryObserver,
@@ -38,6 +40,9 @@ import { Sender, type AddressClassifier } from './sender.ts';
 const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
+
+/** Registrations of workers silent this long are deleted (they stopped counting after one lease TTL). */
+const FORGET_WORKERS_AFTER_MS = 24 * 3_600_000;
 
 /** The User-Agent of every delivery (SPEC §3). */
 export const USER_AGENT = `Timehook/${PACKAGE.version}`;
@@ -63,11 +68,21 @@ export interface DeliveryWorker {
 
 /** The real store functions behind the dispatcher. */
 export function dispatcherStore(db: Db): DispatcherStore {
+  const identity = (owner: string) => ({ id: owner, host: hostname(), pid: process.pid });
   return {
+    heartbeat: (owner, ttlMs) => heartbeatWorker(db, identity(owner), ttlMs, FORGET_WORKERS_AFTER_MS),
+    deregister: (owner) => deregisterWorker(db, owner),
     claim: (owner, ttlMs, limit) => claimWebhookLeases(db, owner, ttlMs, limit),
     renew: (owner, ids, ttlMs) => renewWebhookLeases(db, owner, ids, ttlMs),
     release: (owner, ids) => releaseWebhookLeases(db, owner, ids),
-    ...(db.kind === 'pglite' ? { clearLeases: () => clearAllWebhookLeases(db) } : {}),
+    ...(db.kind === 'pglite'
+      ? {
+          clearLeases: async () => {
+            await clearAllWebhookLeases(db);
+            await clearWorkers(db);
+          },
+        }
+      : {}),
     fanOut: (params) => fanOutChanges(db, params),
     loadOpen: (webhookId, afterId, limit) => loadOpenDeliveries(db, webhookId, afterId, limit),
     loadEntity: (webhookId, entityId, fromId, throughId, limit) =>

@@ -76,13 +76,25 @@ export async function appendChanges(
 }
 
 /**
- * Deletes up to `limit` changes committed before `olderThan` and raises each tenant's
+ * Deletes up to `limit` changes committed before `olderThan`, oldest first, and raises each tenant's
  * pruned_through_version, so delta tokens from before the pruned range answer 410. Returns the count.
+ *
+ * A change an Enabled webhook has not yet moved into its deliveries (its cursor is below it) is kept, so
+ * pruning never loses an event of a webhook whose workers fell behind or were away.
  */
 export async function pruneChanges(db: Queryable, olderThan: Date, limit: number): Promise<number> {
   const rows = await db.query<{ n: number }>(
-    `with doomed as (
-       select tenant_id, version from changes where committed_at < $1 order by committed_at limit $2
+    `with kept_above as (
+       -- Per tenant and collection, the lowest cursor of its enabled webhooks: changes above it wait.
+       select tenant_id, collection,
+              min(greatest(coalesce(delivery_cursor, created_version), created_version)) as version
+         from webhooks where status = 'Enabled' and deleted_at is null
+        group by tenant_id, collection
+     ), doomed as (
+       select c.tenant_id, c.version from changes c
+         left join kept_above k on k.tenant_id = c.tenant_id and k.collection = c.collection
+        where c.committed_at < $1 and (k.version is null or c.version <= k.version)
+        order by c.committed_at limit $2
      ), deleted as (
        delete from changes c using doomed d where c.tenant_id = d.tenant_id and c.version = d.version
        returning c.tenant_id, c.version

@@ -16,6 +16,12 @@ export interface Db extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Subscribes to NOTIFY on a channel; resolves to an unsubscribe function. */
   listen(channel: string, handler: NotificationHandler): Promise<() => Promise<void>>;
+  /**
+   * Runs fn on one session while it holds the advisory lock `key`, taken without waiting: resolves false at
+   * once when another session holds it. Statements of fn run outside any transaction (each commits on its own),
+   * so long work in bounded batches never holds row locks for long; the lock dies with its session.
+   */
+  tryWithLock(key: number, fn: (session: Queryable) => Promise<void>): Promise<boolean>;
   /** True when a trivial query answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

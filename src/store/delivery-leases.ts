@@ -3,6 +3,7 @@
 // worker. Claims skip rows other transactions hold (FOR UPDATE SKIP LOCKED). Times are the store's clock.
 
 import type { Queryable } from './db.ts';
+import { WEBHOOKS_CHANNEL } from './deliveries.ts';
 
 export interface LeasedWebhook {
   id: string;
@@ -52,16 +53,23 @@ export async function renewWebhookLeases(
   return rows.map((r) => r.id);
 }
 
-/** Gives up `owner`'s leases (on `ids`, or all of them), so other workers can claim them at once. */
+/**
+ * Gives up `owner`'s leases (on `ids`, or all of them) and announces each released webhook on
+ * WEBHOOKS_CHANNEL, so another worker claims it at once instead of at its next lease round.
+ */
 export async function releaseWebhookLeases(
   db: Queryable,
   owner: string,
   ids?: readonly string[],
 ): Promise<void> {
   await db.query(
-    `update webhooks set lease_owner = null, lease_until = null
-      where lease_owner = $1 and ($2::uuid[] is null or id = any($2::uuid[]))`,
-    [owner, ids ?? null],
+    `with released as (
+       update webhooks set lease_owner = null, lease_until = null
+        where lease_owner = $1 and ($2::uuid[] is null or id = any($2::uuid[]))
+        returning id
+     )
+     select pg_notify($3, id::text) from released`,
+    [owner, ids ?? null, WEBHOOKS_CHANNEL],
   );
 }
 

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import type { Db } from './db.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
-const MIGRATION_LOCK_KEY = 727_364_001;
+/** The advisory lock every migration transaction takes first. */
+export const MIGRATION_LOCK_KEY = 727_364_001;
 
 interface Migration {
   version: number;
@@ -25,11 +26,17 @@ export function listMigrations(dir = MIGRATIONS_DIR): Migration[] {
     }));
 }
 
-/** Applies every migration not yet applied; returns the versions it applied. */
+/**
+ * Applies every migration not yet applied; returns the versions this call applied. Each runs in its own
+ * transaction under a transaction-level advisory lock, and the applied check happens under that lock, so
+ * processes starting together apply each migration exactly once between them.
+ */
 export async function migrate(db: Db): Promise<number[]> {
   const applied: number[] = [];
   for (const migration of listMigrations()) {
     const done = await db.transaction(async (tx) => {
+      // A migration may rewrite a large table, and a concurrent starter waits for it: no timeouts here.
+      await tx.exec('set local statement_timeout = 0; set local lock_timeout = 0');
       await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
       await tx.exec(`create table if not exists timehook_migrations (
         version int primary key, name text not null, applied_at timestamptz not null default now())`);

@@ -26,6 +26,8 @@ export async function openDb(config: Config, schema?: string): Promise<Db> {
         connectionString: config.databaseUrl,
         poolSize: config.pgPoolSize,
         statementTimeoutMs: config.statementTimeoutMs,
+        lockTimeoutMs: config.lockTimeoutMs,
+        idleInTransactionTimeoutMs: config.idleInTransactionTimeoutMs,
         ...(schema ? { schema } : {}),
       })
     : openPgliteDb(config.dataDir);

@@ -109,6 +109,12 @@ class PgliteDb implements Db {
     return () => this.#mutex.run(() => unlisten());
   }
 
+  /** One process, one session: nobody else can hold the lock, and every statement already takes turns. */
+  async tryWithLock(_key: number, fn: (session: Queryable) => Promise<void>): Promise<boolean> {
+    await fn(this);
+    return true;
+  }
+
   async ping(): Promise<boolean> {
     return !this.pg.closed;
   }

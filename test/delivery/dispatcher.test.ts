@@ -212,3 +212,126 @@ describe('Dispatcher', () => {
     }
   });
 });
+
+describe('Dispatcher fair share', () => {
+  /** A store of `webhooks` webhooks with `perWebhook` open deliveries each, and a census the test sets. */
+  function sharedStore(webhooks: number, perWebhook: number) {
+    const ids = Array.from(
+      { length: webhooks },
+      (_, i) => `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`,
+    );
+    const owner = new Map<string, string>();
+    const delivered = new Set<number>();
+    const events: string[] = [];
+    const census = { liveWorkers: 1, activeWebhooks: webhooks };
+    const rows = (webhookId: string): OpenDelivery[] =>
+      Array.from({ length: perWebhook }, (_, n) => {
+        const id = ids.indexOf(webhookId) * 1_000 + n + 1;
+        return {
+          id,
+          entityId: n,
+          changeVersion: id,
+          changeType: 'InsertOrUpdate',
+          body: JSON.stringify({ changeType: 'InsertOrUpdate', data: { id: n } }),
+          attemptCount: 0,
+          nextAttemptAt: new Date(0),
+          committedAt: new Date(),
+        };
+      });
+    const store: DispatcherStore = {
+      heartbeat: async () => ({ ...census }),
+      deregister: async () => undefined,
+      claim: async (who, _ttl, limit) => {
+        const free = ids.filter((id) => !owner.has(id)).slice(0, limit);
+        for (const id of free) owner.set(id, who);
+        return free.map((id) => ({ id, tenantId: 't' }));
+      },
+      renew: async (who, held) => held.filter((id) => owner.get(id) === who),
+      release: async (who, released) => {
+        for (const id of released ?? ids) {
+          if (owner.get(id) !== who) continue;
+          owner.delete(id);
+          events.push(`release ${id}`);
+        }
+      },
+      fanOut: async ({ webhookId }) => ({
+        held: true,
+        target: {
+          id: webhookId,
+          tenantId: 't',
+          collection: 'absences',
+          destinationUrl: 'http://receiver.test/hook',
+          externalReferences: {},
+          keyEncrypted: KEY,
+          previousKeyEncrypted: null,
+          previousKeyValidUntil: null,
+          validUntil: new Date(Date.now() + 3_600_000),
+          active: true,
+        },
+        fannedOut: 0,
+        caughtUp: true,
+      }),
+      loadOpen: async (webhookId, afterId, limit) =>
+        rows(webhookId)
+          .filter((r) => r.id > afterId && !delivered.has(r.id))
+          .slice(0, limit),
+      loadEntity: async () => [],
+      record: async (records) => {
+        for (const r of records) {
+          if (r.result === 'Delivered') delivered.add(r.deliveryId);
+          events.push(`record ${r.deliveryId}`);
+        }
+      },
+      stopWebhook: async () => true,
+      abandonStopped: async () => 0,
+    };
+    return { store, owner, census, events, delivered, ids };
+  }
+
+  test('claims at most ceil(webhooks / live workers), and hands the surplus over only after its attempts are recorded', async () => {
+    const shared = sharedStore(4, 30);
+    shared.census.liveWorkers = 2;
+    // Slow answers, so that attempts are in flight when the share shrinks.
+    const { sent, send } = fakeSender(() => 200, 40);
+    const d = new Dispatcher({
+      store: shared.store,
+      send,
+      decryptKey: (sealed) => sealed,
+      logger: createLogger('silent'),
+      observer: { attempt: () => undefined },
+      options: {
+        retryScheduleMs: [5],
+        maxInFlightPerWebhook: 2,
+        leaseTtlMs: 120,
+        userAgent: 'Timehook/test',
+      },
+    });
+    await d.start();
+    try {
+      assert.equal(d.webhookIds.length, 2, 'ceil(4 / 2)');
+      await waitUntil(() => sent.length >= 4, 5_000, 'attempts in flight');
+      shared.census.liveWorkers = 4; // two workers joined: the share is 1
+      await waitUntil(
+        () => d.webhookIds.length === 1 && shared.owner.size === 1,
+        5_000,
+        'one webhook handed over',
+      );
+      const handed = shared.ids.find((id) => shared.events.includes(`release ${id}`))!;
+      const releasedAt = shared.events.indexOf(`release ${handed}`);
+      // Every attempt sent for the handed-over webhook was recorded before its lease was released
+      // (webhook-id is msg_<webhook without dashes>_<changeVersion>, and changeVersion = delivery id here).
+      const prefix = `msg_${handed.replaceAll('-', '')}_`;
+      const sentIds = sent
+        .map((s) => String(s.request.headers['webhook-id']))
+        .filter((id) => id.startsWith(prefix))
+        .map((id) => parseInt(id.slice(prefix.length), 16));
+      for (const id of sentIds) {
+        const recorded = shared.events.indexOf(`record ${id}`);
+        assert.ok(recorded !== -1 && recorded < releasedAt, `delivery ${id} recorded before the release`);
+      }
+      assert.ok(sentIds.length > 0, 'the handed-over webhook had attempts');
+    } finally {
+      await d.stop();
+    }
+  });
+});

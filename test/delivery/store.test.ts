@@ -1,10 +1,10 @@
 // The delivery store on a real database (PGlite, or PostgreSQL with DATABASE_URL): leases, the fan-out
-// cursor, bookkeeping guards, abandoning and pruning.
+// cursor, bookkeeping guards, abandoning and pruning, the delivery log by entity, and worker registration.
 
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, describe, test } from 'node:test';
-import { appendChanges, type NewChange } from '../../src/store/changes.ts';
+import { appendChanges, pruneChanges, type NewChange } from '../../src/store/changes.ts';
 import {
   abandonStoppedDeliveries,
   fanOutChanges,
@@ -24,6 +24,7 @@ import {
 import { migrate } from '../../src/store/migrate.ts';
 import { ensureTenant } from '../../src/store/tenants.ts';
 import { createWebhook, deleteWebhook } from '../../src/store/webhooks.ts';
+import { deregisterWorker, heartbeatWorker } from '../../src/store/workers.ts';
 import { newTenant, openTestDb } from '../helpers/harness.ts';
 
 const { db, drop } = await openTestDb();
@@ -257,10 +258,109 @@ describe('bookkeeping', () => {
       reason: 'webhook-not-found',
     });
 
-    const pruned = await pruneDeliveries(db, new Date(Date.now() + HOUR), 1_000);
+    let pruned = 0;
+    for (let next: number | undefined = 0; next !== undefined;) {
+      const step = await pruneDeliveries(db, new Date(Date.now() + HOUR), 2, next);
+      pruned += step.deleted;
+      next = step.next;
+    }
     assert.ok(pruned >= 2);
-    const left = await listDeliveries(db, id, { limit: 100 });
+    const left = (await listDeliveries(db, id, { limit: 100 })).records;
     assert.deepEqual(left.map((d) => d.status).sort(), ['Pending', 'Pending']);
     assert.equal(await findDelivery(db, id, open[0]!.id), undefined);
+  });
+});
+
+describe('delivery log by entity', () => {
+  test('reads in bounded windows and says where the list goes on; walking on yields exactly the entity', async () => {
+    const tenant = newTenant();
+    await ensureTenant(db, tenant);
+    const id = await newWebhook(tenant);
+    await claimWebhookLeases(db, 'log', 60_000, 1_000);
+    await write(
+      tenant,
+      Array.from({ length: 12 }, (_, i) => absenceChange(1 + (i % 3), i)),
+    );
+    await fanOutChanges(db, { webhookId: id, owner: 'log', limit: 100, plain: true });
+    await releaseWebhookLeases(db, 'log');
+    const all = (await listDeliveries(db, id, { limit: 100 })).records;
+    const expected = all.filter((d) => d.entityId === 2).map((d) => d.id);
+    assert.equal(expected.length, 4);
+
+    // Windows of 2 rows and no time to read a second one: each call reads one window.
+    const seen: number[] = [];
+    let beforeId: number | undefined;
+    let calls = 0;
+    for (;;) {
+      calls++;
+      const page = await listDeliveries(db, id, {
+        entityId: 2,
+        beforeId,
+        limit: 3,
+        scanWindow: 2,
+        scanBudgetMs: 0,
+      });
+      seen.push(...page.records.map((d) => d.id));
+      if (page.records.length === 3) beforeId = page.records.at(-1)!.id;
+      else if (page.resumeBefore !== undefined) beforeId = page.resumeBefore;
+      else break;
+    }
+    assert.deepEqual(seen, expected);
+    assert.ok(calls > 2, 'the reads were windowed');
+    // With time enough, one call fills the page.
+    const full = await listDeliveries(db, id, { entityId: 2, limit: 10, scanWindow: 2 });
+    assert.deepEqual(
+      full.records.map((d) => d.id),
+      expected,
+    );
+    assert.equal(full.resumeBefore, undefined);
+  });
+});
+
+describe('pruning the change log', () => {
+  test('keeps changes an enabled webhook has not yet moved into its deliveries', async () => {
+    const tenant = newTenant();
+    await ensureTenant(db, tenant);
+    const id = await newWebhook(tenant);
+    await write(tenant, [absenceChange(1), absenceChange(2)]);
+    await db.query(`update changes set committed_at = now() - interval '40 days' where tenant_id = $1`, [
+      tenant,
+    ]);
+    const cutoff = new Date(Date.now() - 30 * 86_400_000);
+    const left = async () =>
+      (
+        await db.query<{ n: number }>('select count(*)::int as n from changes where tenant_id = $1', [tenant])
+      )[0]!.n;
+    while ((await pruneChanges(db, cutoff, 1_000)) === 1_000);
+    assert.equal(await left(), 2, 'not fanned out yet: kept');
+    await claimWebhookLeases(db, 'prune', 60_000, 1_000);
+    await fanOutChanges(db, { webhookId: id, owner: 'prune', limit: 100, plain: true });
+    await releaseWebhookLeases(db, 'prune');
+    while ((await pruneChanges(db, cutoff, 1_000)) === 1_000);
+    assert.equal(await left(), 0, 'in deliveries now: pruned');
+  });
+});
+
+describe('workers', () => {
+  test('a heartbeat registers the worker and counts live workers and sendable webhooks', async () => {
+    await db.query('delete from workers');
+    const tenant = newTenant();
+    await newWebhook(tenant);
+    const me = { id: 'census-a', host: 'h', pid: 1 };
+    const first = await heartbeatWorker(db, me, 60_000, 3_600_000);
+    assert.equal(first.liveWorkers, 1);
+    assert.ok(first.activeWebhooks >= 1);
+    await heartbeatWorker(db, { id: 'census-b', host: 'h', pid: 2 }, 60_000, 3_600_000);
+    assert.equal((await heartbeatWorker(db, me, 60_000, 3_600_000)).liveWorkers, 2);
+    // Silent for longer than the TTL: no longer live; for longer than forgetAfter: deleted.
+    await db.query(`update workers set last_seen = now() - interval '2 minutes' where id = 'census-b'`);
+    assert.equal((await heartbeatWorker(db, me, 60_000, 3_600_000)).liveWorkers, 1);
+    assert.equal((await heartbeatWorker(db, me, 60_000, 60_000)).liveWorkers, 1);
+    assert.deepEqual(
+      (await db.query<{ id: string }>('select id from workers order by id')).map((r) => r.id),
+      ['census-a'],
+    );
+    await deregisterWorker(db, 'census-a');
+    assert.deepEqual(await db.query('select id from workers'), []);
   });
 });

@@ -76,6 +76,8 @@ export interface ServerProcess {
   url: string;
   /** Every line the process has written to stdout so far. */
   output: () => string;
+  /** Everything the process has written to stderr so far. */
+  errors: () => string;
   /** Resolves with the exit code (or signal) once the process has ended. */
   exited: Promise<number | string | null>;
   /** SIGTERM, then wait for exit. */
@@ -95,6 +97,7 @@ export function startServerProcess(
     });
     let stdout = '';
     let stderr = '';
+    let started = false;
     const exited = new Promise<number | string | null>((done) =>
       child.on('exit', (code, signal) => done(signal ?? code)),
     );
@@ -104,15 +107,19 @@ export function startServerProcess(
     }, timeoutMs);
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdout.on('data', (d: Buffer) => {
+      const from = stdout.lastIndexOf('\n') + 1; // complete lines before this chunk were looked at already
       stdout += d.toString();
-      for (const line of stdout.split('\n')) {
+      if (started) return; // a worker logs every attempt: do not rescan thousands of lines per chunk
+      for (const line of stdout.slice(from).split('\n')) {
         if (!line.includes('timehook started')) continue;
-        const started = JSON.parse(line) as { url?: string; role?: string };
+        const info = JSON.parse(line) as { url?: string; role?: string };
+        started = true;
         clearTimeout(timer);
         resolve({
           child,
-          url: started.url ?? '',
+          url: info.url ?? '',
           output: () => stdout,
+          errors: () => stderr,
           exited,
           async stop() {
             child.kill('SIGTERM');
