@@ -219,15 +219,23 @@ export interface ResourceDraft {
 export const isPositiveId = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
 
-/** True for `YYYY-MM-DD` naming a day that exists (year 0001–9999). */
+const DATE_SHAPE = /^\d{4}-\d{2}-\d{2}$/;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const digitAt = (text: string, i: number): number => text.charCodeAt(i) - 48;
+
+/** True for `YYYY-MM-DD` naming a day that exists in the proleptic Gregorian calendar (year 0001–9999). */
 export function isCalendarDate(value: unknown): boolean {
-  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
-  const [y, m, d] = value.split('-').map(Number) as [number, number, number];
+  if (typeof value !== 'string' || !DATE_SHAPE.test(value)) return false;
+  // Digits read in place: this runs for every absence of a batch.
+  const y = digitAt(value, 0) * 1000 + digitAt(value, 1) * 100 + digitAt(value, 2) * 10 + digitAt(value, 3);
+  const m = digitAt(value, 5) * 10 + digitAt(value, 6);
+  const d = digitAt(value, 8) * 10 + digitAt(value, 9);
   if (y < 1 || m < 1 || m > 12 || d < 1) return false;
-  const date = new Date(Date.UTC(2000, m - 1, d));
-  date.setUTCFullYear(y);
-  return date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  return d <= (m === 2 && leap ? 29 : DAYS_IN_MONTH[m - 1]!);
 }
+
+const LINK_KEYS = new Set(['id', 'externalReferences']);
 
 class Checker {
   readonly issues: FieldIssue[] = [];
@@ -248,9 +256,9 @@ class Checker {
     return undefined;
   }
 
-  known(obj: Record<string, unknown>, property: string, allowed: readonly string[]): void {
+  known(obj: Record<string, unknown>, property: string, allowed: ReadonlySet<string>): void {
     for (const key of Object.keys(obj)) {
-      if (!allowed.includes(key)) this.add(property ? `${property}.${key}` : key, 'is not a known property');
+      if (!allowed.has(key)) this.add(property ? `${property}.${key}` : key, 'is not a known property');
     }
   }
 
@@ -352,7 +360,7 @@ class Checker {
     }
     const obj = this.record(value, property);
     if (!obj) return undefined;
-    this.known(obj, property, ['id', 'externalReferences']);
+    this.known(obj, property, LINK_KEYS);
     const hasId = obj.id !== undefined;
     const hasRefs = obj.externalReferences !== undefined;
     if (hasId === hasRefs) {
@@ -396,9 +404,12 @@ class Checker {
 const done = <T>(c: Checker, value: T): Validated<T> =>
   c.issues.length > 0 ? { ok: false, issues: c.issues } : { ok: true, value };
 
-const PERSON_KEYS = ['id', 'displayName', 'badgeNumber', 'employeeNumber', 'externalReferences'];
-const DEFINITION_KEYS = ['id', 'name', 'code', 'isEnabled', 'externalReferences'];
-const ABSENCE_KEYS = [
+const PERSON_KEYS = new Set(['id', 'displayName', 'badgeNumber', 'employeeNumber', 'externalReferences']);
+const DEFINITION_KEYS = new Set(['id', 'name', 'code', 'isEnabled', 'externalReferences']);
+const NAME_KEYS = new Set(['default', 'translations']);
+const REQUEST_KEYS = new Set(['id']);
+const BATCH_KEYS = new Set(['upsert', 'delete']);
+const ABSENCE_KEYS = new Set([
   'id',
   'person',
   'resultingAbsenceDefinition',
@@ -414,7 +425,7 @@ const ABSENCE_KEYS = [
   'approvalLevel',
   'isLocked',
   'periodType',
-];
+]);
 
 /**
  * Validates a person or definition PUT body. `pathId` is the id from the path (the body's id, when present,
@@ -448,7 +459,7 @@ export function validateResource(
   const translations: Record<string, string> = {};
   let defaultName = '';
   if (name) {
-    c.known(name, 'name', ['default', 'translations']);
+    c.known(name, 'name', NAME_KEYS);
     defaultName = c.text(name.default, 'name.default', MAX_NAME_LENGTH) ?? '';
     if (name.translations !== undefined) {
       const map = c.record(name.translations, 'name.translations');
@@ -504,7 +515,7 @@ export function validateAbsence(
   if (obj.request !== undefined && obj.request !== null) {
     const r = c.record(obj.request, 'request');
     if (r) {
-      c.known(r, 'request', ['id']);
+      c.known(r, 'request', REQUEST_KEYS);
       const requestId = c.text(r.id, 'request.id', MAX_REQUEST_ID_LENGTH);
       if (requestId !== undefined) {
         if (REQUEST_ID.test(requestId)) request = { id: requestId };
@@ -573,7 +584,7 @@ export function validateAbsenceBatch(input: unknown): Validated<AbsenceBatchDraf
   const c = new Checker('');
   const obj = c.record(input, '');
   if (!obj) return done(c, undefined as never);
-  c.known(obj, '', ['upsert', 'delete']);
+  c.known(obj, '', BATCH_KEYS);
   const list = (name: string): unknown[] => {
     const value = obj[name];
     if (value === undefined) return [];

@@ -1,9 +1,11 @@
 // Rows of absences: one column per field, read back into the canonical object. The date/person filter,
-// (date, id) paging and the "still in use" checks query the columns; batch writes are single unnest
-// statements of scalar arrays (SPEC §1.4 batch ingest; a JSON body column costs several times more).
+// (date, id) paging and the "still in use" checks query the columns; writes are one call of
+// timehook_write_absences with scalar arrays (SPEC §1.4 batch ingest; a JSON body column costs several times
+// more), which also appends the changes.
 
 import type { AbsenceFilter } from '../domain/absence-filter.ts';
 import type { AbsenceBody } from '../domain/collections.ts';
+import { CHANGES_CHANNEL } from './changes.ts';
 import type { Queryable } from './db.ts';
 
 export interface StoredAbsence {
@@ -71,20 +73,6 @@ export async function getAbsence(
   return rows[0] && fromRow(rows[0]);
 }
 
-/** The stored absences among `ids`, by id, in one statement. */
-export async function getAbsences(
-  db: Queryable,
-  tenant: string,
-  ids: number[],
-): Promise<Map<number, StoredAbsence>> {
-  if (ids.length === 0) return new Map();
-  const rows = await db.query<Row>(
-    `select ${COLUMNS} from absences where tenant_id = $1 and id = any($2::bigint[])`,
-    [tenant, ids],
-  );
-  return new Map(rows.map((r) => [r.id, fromRow(r)]));
-}
-
 /** One page of the filter's absences in (date, id) order, strictly after `after` (undefined: from the start). */
 export async function listAbsences(
   db: Queryable,
@@ -105,55 +93,140 @@ export async function listAbsences(
   return rows.map(fromRow);
 }
 
-/** Inserts or replaces absences, each with the version of its change, in one statement. */
-export async function upsertAbsences(
-  tx: Queryable,
-  tenant: string,
-  rows: { version: number; body: AbsenceBody }[],
-): Promise<void> {
-  if (rows.length === 0) return;
-  const column = <T>(f: (b: AbsenceBody) => T): T[] => rows.map((r) => f(r.body));
-  await tx.query(
-    `insert into absences (tenant_id, id, change_version, date, person_id, resulting_absence_definition_id,
-                           requested_absence_definition_id, shift_definition_id, start_time_in_minutes,
-                           duration_in_minutes, calculated_duration_in_minutes, day_part, request_id, status,
-                           approval_level, is_locked, period_type)
-     select $1, u.*
-       from unnest($2::bigint[], $3::bigint[], $4::date[], $5::bigint[], $6::bigint[], $7::bigint[],
-                   $8::bigint[], $9::int[], $10::int[], $11::int[], $12::text[], $13::text[], $14::text[],
-                   $15::text[], $16::boolean[], $17::text[]) as u
-     on conflict (tenant_id, id) do update set
-       change_version = excluded.change_version, date = excluded.date, person_id = excluded.person_id,
-       resulting_absence_definition_id = excluded.resulting_absence_definition_id,
-       requested_absence_definition_id = excluded.requested_absence_definition_id,
-       shift_definition_id = excluded.shift_definition_id,
-       start_time_in_minutes = excluded.start_time_in_minutes, duration_in_minutes = excluded.duration_in_minutes,
-       calculated_duration_in_minutes = excluded.calculated_duration_in_minutes, day_part = excluded.day_part,
-       request_id = excluded.request_id, status = excluded.status, approval_level = excluded.approval_level,
-       is_locked = excluded.is_locked, period_type = excluded.period_type`,
-    [
-      tenant,
-      column((b) => b.id),
-      rows.map((r) => r.version),
-      column((b) => b.date),
-      column((b) => b.person.id),
-      column((b) => b.resultingAbsenceDefinition.id),
-      column((b) => b.requestedAbsenceDefinition?.id ?? null),
-      column((b) => b.shiftDefinition?.id ?? null),
-      column((b) => b.startTimeInMinutes),
-      column((b) => b.durationInMinutes),
-      column((b) => b.calculatedDurationInMinutes),
-      column((b) => b.dayPart),
-      column((b) => b.request?.id ?? null),
-      column((b) => b.status),
-      column((b) => b.approvalLevel),
-      column((b) => b.isLocked),
-      column((b) => b.periodType),
-    ],
-  );
+/**
+ * A batch of absence writes, encoded outside the tenant lock: one PostgreSQL array literal per column, and
+ * the distinct ids the upserts link to. Literals are built here because the drivers' generic array encoding
+ * costs more than the write itself; they are parsed when the call is bound, before the function takes the
+ * lock. The change data is built by the function from the same columns.
+ */
+export interface AbsenceWriteBatch {
+  readonly params: readonly string[];
 }
 
-export async function deleteAbsenceRows(tx: Queryable, tenant: string, ids: number[]): Promise<void> {
-  if (ids.length === 0) return;
-  await tx.query('delete from absences where tenant_id = $1 and id = any($2::bigint[])', [tenant, ids]);
+export interface AbsenceWriteResult {
+  /** Upserts that differed from the stored absence (or created it); each recorded one change. */
+  upserted: number;
+  /** Upserts of absences that did not exist before. */
+  created: number;
+  /** For a single unchanged upsert: the stored changeVersion it keeps. */
+  unchangedVersion: number | null;
+  /** Deletes of absences that existed; each recorded one Delete change. */
+  deleted: number;
+  /** The version of the last change, or null when nothing was recorded. */
+  lastVersion: number | null;
+  /** "collection:id" of each link that names nothing in the tenant; when there is any, nothing was written. */
+  unknownLinks: string[];
+}
+
+// Array literals are built by concatenation, one pass over the batch. Text elements are quoted, so that no
+// value reads as NULL or splits; validated values hold no quote or backslash, but any value may.
+const NEEDS_ESCAPE = /["\\]/;
+const quoted = (v: string): string => `"${NEEDS_ESCAPE.test(v) ? v.replace(/["\\]/g, '\\$&') : v}"`;
+const literal = (values: Iterable<number>): string => `{${[...values].join(',')}}`;
+
+/** Encodes upserts (canonical, links resolved, no id twice) and deletes (ids not among the upserts). */
+export function encodeAbsenceWrites(
+  bodies: readonly AbsenceBody[],
+  deletes: readonly number[],
+): AbsenceWriteBatch {
+  let ids = '';
+  let dates = '';
+  let people = '';
+  let resulting = '';
+  let requested = '';
+  let shifts = '';
+  let starts = '';
+  let durations = '';
+  let calculated = '';
+  let dayParts = '';
+  let requests = '';
+  let statuses = '';
+  let approvals = '';
+  let locked = '';
+  let periods = '';
+  const linkedPeople = new Set<number>();
+  const linkedAbsenceDefinitions = new Set<number>();
+  const linkedShiftDefinitions = new Set<number>();
+  for (let i = 0; i < bodies.length; i++) {
+    const b = bodies[i]!;
+    const sep = i === 0 ? '' : ',';
+    ids += sep + b.id;
+    dates += sep + quoted(b.date);
+    people += sep + b.person.id;
+    resulting += sep + b.resultingAbsenceDefinition.id;
+    requested += sep + (b.requestedAbsenceDefinition ? b.requestedAbsenceDefinition.id : 'NULL');
+    shifts += sep + (b.shiftDefinition ? b.shiftDefinition.id : 'NULL');
+    starts += sep + b.startTimeInMinutes;
+    durations += sep + b.durationInMinutes;
+    calculated += sep + b.calculatedDurationInMinutes;
+    dayParts += sep + quoted(b.dayPart);
+    requests += sep + (b.request ? quoted(b.request.id) : 'NULL');
+    statuses += sep + quoted(b.status);
+    approvals += sep + quoted(b.approvalLevel);
+    locked += sep + (b.isLocked ? 't' : 'f');
+    periods += sep + quoted(b.periodType);
+    linkedPeople.add(b.person.id);
+    linkedAbsenceDefinitions.add(b.resultingAbsenceDefinition.id);
+    if (b.requestedAbsenceDefinition) linkedAbsenceDefinitions.add(b.requestedAbsenceDefinition.id);
+    if (b.shiftDefinition) linkedShiftDefinitions.add(b.shiftDefinition.id);
+  }
+  return {
+    params: [
+      `{${ids}}`,
+      `{${dates}}`,
+      `{${people}}`,
+      `{${resulting}}`,
+      `{${requested}}`,
+      `{${shifts}}`,
+      `{${starts}}`,
+      `{${durations}}`,
+      `{${calculated}}`,
+      `{${dayParts}}`,
+      `{${requests}}`,
+      `{${statuses}}`,
+      `{${approvals}}`,
+      `{${locked}}`,
+      `{${periods}}`,
+      literal(linkedPeople),
+      literal(linkedAbsenceDefinitions),
+      literal(linkedShiftDefinitions),
+      literal(deletes),
+    ],
+  };
+}
+
+/**
+ * Applies an encoded batch with one statement (timehook_write_absences, migrations/000004_ingest.sql): takes
+ * the tenant lock, checks that every link names a person or definition of the tenant, records one change per
+ * upsert that differs from the stored absence (in batch order) and per delete of an existing absence (after
+ * the upserts, in delete order), writes and deletes the rows with those versions, and queues the NOTIFY of
+ * the change log. When a link names nothing it writes nothing and reports the link. Atomic on its own
+ * (autocommit), or part of the caller's transaction.
+ */
+export async function writeAbsences(
+  db: Queryable,
+  tenant: string,
+  batch: AbsenceWriteBatch,
+): Promise<AbsenceWriteResult> {
+  const rows = await db.query<{
+    upserted: number;
+    created: number;
+    unchanged_version: number | null;
+    deleted: number;
+    last_version: number | null;
+    missing: string[] | null;
+  }>(
+    `select * from timehook_write_absences($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                                           $16, $17, $18, $19, $20, $21)`,
+    [tenant, CHANGES_CHANNEL, ...batch.params],
+  );
+  const r = rows[0]!;
+  return {
+    upserted: r.upserted,
+    created: r.created,
+    unchangedVersion: r.unchanged_version,
+    deleted: r.deleted,
+    lastVersion: r.last_version,
+    unknownLinks: r.missing ?? [],
+  };
 }

@@ -1,7 +1,8 @@
-// Ingest (SPEC §1.4, §2): every write of a person, definition or absence is one transaction that takes the
-// tenant lock first, compares with the stored object (an identical write records nothing), appends the
-// changes to the log and writes the rows with the versions the log handed out. Links and external references
-// are resolved in bulk, so a batch of 10,000 absences costs a handful of statements.
+// Ingest (SPEC §1.4, §2): every write of a person, definition or absence is atomic, takes the tenant lock
+// first, compares with the stored object (an identical write records nothing), appends the changes to the log
+// and writes the rows with the versions the log handed out. A batch of absences whose links are ids is one
+// statement (store/absences.ts writeAbsences); links by external reference are resolved in bulk first, in the
+// same transaction.
 
 import {
   ABSENCE_LINK_NAMES,
@@ -15,6 +16,7 @@ import {
   type AbsenceBody,
   type AbsenceDraft,
   type AbsenceLinkName,
+  type IdLink,
   type LinkDraft,
   type ResourceBody,
   type ResourceCollection,
@@ -23,8 +25,8 @@ import {
 } from '../domain/collections.ts';
 import { formatChangeVersion } from '../domain/change-version.ts';
 import { AppError, BodyValidationError, type ValidationIssue } from '../errors.ts';
-import { deleteAbsenceRows, getAbsences, upsertAbsences } from './absences.ts';
-import { appendChanges, type NewChange } from './changes.ts';
+import { encodeAbsenceWrites, writeAbsences, type AbsenceWriteResult } from './absences.ts';
+import { appendChanges } from './changes.ts';
 import type { Db, Queryable } from './db.ts';
 import {
   customReferencesOf,
@@ -144,6 +146,53 @@ export async function deleteResource(
 const describeLink = (link: LinkDraft): string =>
   'id' in link ? `id ${link.id}` : `${link.reference.name} ${JSON.stringify(link.reference.value)}`;
 
+type LabelledDraft = { draft: AbsenceDraft; label: string };
+
+/** 400 UnknownLink listing, in batch and field order, each link for which `isUnknown` holds. */
+function unknownLinkError(
+  drafts: LabelledDraft[],
+  isUnknown: (collection: ResourceCollection, link: LinkDraft) => boolean,
+): AppError | undefined {
+  const unknown: string[] = [];
+  for (const { draft, label } of drafts) {
+    for (const name of ABSENCE_LINK_NAMES) {
+      const link = draft[name];
+      const collection = ABSENCE_LINKS[name];
+      if (link && isUnknown(collection, link)) {
+        unknown.push(`${label}${name}: no ${SINGULAR[collection]} has ${describeLink(link)} in this tenant.`);
+      }
+    }
+  }
+  if (unknown.length === 0) return undefined;
+  return new AppError(
+    'UnknownLink',
+    `${unknown.length === 1 ? 'A link names' : `${unknown.length} links name`} no object of this tenant; create the person or definition first.`,
+    unknown,
+  );
+}
+
+/** The draft's links when every one is by id (null for an absent optional link); undefined otherwise. */
+function idsOf(draft: AbsenceDraft): Record<AbsenceLinkName, number | null> | undefined {
+  const ids = {} as Record<AbsenceLinkName, number | null>;
+  for (const name of ABSENCE_LINK_NAMES) {
+    const link = draft[name];
+    if (link && !('id' in link)) return undefined;
+    ids[name] = link ? link.id : null;
+  }
+  return ids;
+}
+
+/** The absences of drafts whose links are all ids, or undefined when any draft links by reference. */
+function resolveByIds(drafts: LabelledDraft[]): AbsenceBody[] | undefined {
+  const bodies: AbsenceBody[] = [];
+  for (const { draft } of drafts) {
+    const ids = idsOf(draft);
+    if (!ids) return undefined;
+    bodies.push(resolveAbsence(draft, ids));
+  }
+  return bodies;
+}
+
 /**
  * Resolves every link of every draft with two statements (ids that exist; reference values to ids).
  * Throws 400 UnknownLink listing each link that names nothing in the tenant, and a validation error when a
@@ -152,7 +201,7 @@ const describeLink = (link: LinkDraft): string =>
 async function resolveAbsenceLinks(
   tx: Queryable,
   tenant: string,
-  drafts: { draft: AbsenceDraft; label: string }[],
+  drafts: LabelledDraft[],
 ): Promise<AbsenceBody[]> {
   const byId: { collection: ResourceCollection; id: number }[] = [];
   const byReference: { collection: string; name: string; value: string }[] = [];
@@ -166,109 +215,72 @@ async function resolveAbsenceLinks(
   }
   const existing = await existingResources(tx, tenant, byId);
   const lookup = await resolveReferences(tx, tenant, byReference);
-  const unknown: string[] = [];
-  const issues: ValidationIssue[] = [];
-  const bodies: AbsenceBody[] = [];
-  for (const { draft, label } of drafts) {
+  const idOf = (collection: ResourceCollection, link: LinkDraft): number | undefined =>
+    'id' in link
+      ? existing.has(`${collection}:${link.id}`)
+        ? link.id
+        : undefined
+      : lookup({ collection, ...link.reference });
+  const unknown = unknownLinkError(drafts, (collection, link) => idOf(collection, link) === undefined);
+  if (unknown) throw unknown;
+  const bodies = drafts.map(({ draft }) => {
     const ids = {} as Record<AbsenceLinkName, number | null>;
     for (const name of ABSENCE_LINK_NAMES) {
       const link = draft[name];
-      const collection = ABSENCE_LINKS[name];
-      if (!link) {
-        ids[name] = null;
-        continue;
-      }
-      const id =
-        'id' in link
-          ? existing.has(`${collection}:${link.id}`)
-            ? link.id
-            : undefined
-          : lookup({ collection, ...link.reference });
-      if (id === undefined) {
-        unknown.push(`${label}${name}: no ${SINGULAR[collection]} has ${describeLink(link)} in this tenant.`);
-      }
-      ids[name] = id ?? null;
+      ids[name] = link ? idOf(ABSENCE_LINKS[name], link)! : null;
     }
-    if (unknown.length > 0) continue;
-    const body = resolveAbsence(draft, ids);
-    const problem = requestPersonProblem(body);
-    if (problem) issues.push({ property: `${label}request.id`, message: problem });
-    bodies.push(body);
-  }
-  if (unknown.length > 0) {
-    throw new AppError(
-      'UnknownLink',
-      `${unknown.length === 1 ? 'A link names' : `${unknown.length} links name`} no object of this tenant; create the person or definition first.`,
-      unknown,
-    );
-  }
+    return resolveAbsence(draft, ids);
+  });
+  const issues = requestIssues(drafts, bodies);
   if (issues.length > 0) throw new BodyValidationError(issues);
   return bodies;
 }
 
-interface AbsenceWrite {
-  results: PutResult<AbsenceBody>[];
-  deleted: number;
-  lastVersion: number | null;
+/** The request.id of each absence must carry its person's id. */
+function requestIssues(drafts: LabelledDraft[], bodies: AbsenceBody[]): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  bodies.forEach((body, i) => {
+    const problem = requestPersonProblem(body);
+    if (problem) issues.push({ property: `${drafts[i]!.label}request.id`, message: problem });
+  });
+  return issues;
 }
 
-/** The one absence write path: upserts (each labelled for error messages) and deletes in one transaction. */
-async function writeAbsences(
+interface AbsenceWrite extends AbsenceWriteResult {
+  bodies: AbsenceBody[];
+}
+
+/**
+ * The one absence write path: upserts (each labelled for error messages) and deletes, all or nothing. When
+ * every link is an id (the common case) the batch is encoded before anything is locked and applied by one
+ * autocommitted statement that also checks the links; links by reference are resolved in a transaction under
+ * the tenant lock first, with the same statement as its last step.
+ */
+async function writeAbsenceBatch(
   db: Db,
   tenant: string,
-  upserts: { draft: AbsenceDraft; label: string }[],
+  upserts: LabelledDraft[],
   deletes: number[],
 ): Promise<AbsenceWrite> {
+  const direct = resolveByIds(upserts);
+  if (direct && requestIssues(upserts, direct).length === 0) {
+    const result = await writeAbsences(db, tenant, encodeAbsenceWrites(direct, deletes));
+    if (result.unknownLinks.length > 0) {
+      const unknown = new Set(result.unknownLinks);
+      throw unknownLinkError(upserts, (collection, link) =>
+        unknown.has(`${collection}:${(link as IdLink).id}`),
+      )!;
+    }
+    return { ...result, bodies: direct };
+  }
   return db.transaction(async (tx) => {
     await lock(tx, tenant);
     const bodies = await resolveAbsenceLinks(tx, tenant, upserts);
-    const stored = await getAbsences(tx, tenant, [...bodies.map((b) => b.id), ...deletes]);
-    const changes: NewChange[] = [];
-    const changedBodies: AbsenceBody[] = [];
-    for (const body of bodies) {
-      const before = stored.get(body.id);
-      if (before && sameObject(before.body, body)) continue;
-      changedBodies.push(body);
-      changes.push({
-        collection: 'absences',
-        entityId: body.id,
-        changeType: 'InsertOrUpdate',
-        data: body as unknown as Record<string, unknown>,
-        absenceDate: body.date,
-        personId: body.person.id,
-        ...(before && (before.body.date !== body.date || before.body.person.id !== body.person.id)
-          ? { previousAbsenceDate: before.body.date, previousPersonId: before.body.person.id }
-          : {}),
-      });
-    }
-    const deletedIds = deletes.filter((id) => stored.has(id));
-    for (const id of deletedIds) {
-      const before = stored.get(id)!.body;
-      changes.push({
-        collection: 'absences',
-        entityId: id,
-        changeType: 'Delete',
-        data: { id },
-        absenceDate: before.date,
-        personId: before.person.id,
-      });
-    }
-    const versions = await appendChanges(tx, tenant, changes);
-    const versionOf = new Map(changes.map((c, i) => [`${c.changeType}:${c.entityId}`, versions[i]!]));
-    await upsertAbsences(
-      tx,
-      tenant,
-      changedBodies.map((body) => ({ version: versionOf.get(`InsertOrUpdate:${body.id}`)!, body })),
-    );
-    await deleteAbsenceRows(tx, tenant, deletedIds);
-    const results = bodies.map((body): PutResult<AbsenceBody> => {
-      const version = versionOf.get(`InsertOrUpdate:${body.id}`);
-      const before = stored.get(body.id);
-      return version === undefined
-        ? { created: false, changed: false, object: withChangeVersion(before!.version, before!.body) }
-        : { created: !before, changed: true, object: withChangeVersion(version, body) };
-    });
-    return { results, deleted: deletedIds.length, lastVersion: versions.at(-1) ?? null };
+    const result = await writeAbsences(tx, tenant, encodeAbsenceWrites(bodies, deletes));
+    // Resolved under the lock the write holds too, so every link still names its object.
+    if (result.unknownLinks.length > 0)
+      throw new Error(`Links vanished under the tenant lock: ${result.unknownLinks.join(', ')}`);
+    return { ...result, bodies };
   });
 }
 
@@ -278,13 +290,18 @@ export async function putAbsence(
   tenant: string,
   draft: AbsenceDraft,
 ): Promise<PutResult<AbsenceBody>> {
-  const { results } = await writeAbsences(db, tenant, [{ draft, label: '' }], []);
-  return results[0]!;
+  const write = await writeAbsenceBatch(db, tenant, [{ draft, label: '' }], []);
+  const changed = write.upserted === 1;
+  return {
+    created: write.created === 1,
+    changed,
+    object: withChangeVersion(changed ? write.lastVersion! : write.unchangedVersion!, write.bodies[0]!),
+  };
 }
 
 /** Deletes one absence, recording a Delete change with its date and person; false when it does not exist. */
 export async function deleteAbsence(db: Db, tenant: string, id: number): Promise<boolean> {
-  return (await writeAbsences(db, tenant, [], [id])).deleted === 1;
+  return (await writeAbsenceBatch(db, tenant, [], [id])).deleted === 1;
 }
 
 /**
@@ -297,16 +314,15 @@ export async function applyAbsenceBatch(
   upserts: AbsenceDraft[],
   deletes: number[],
 ): Promise<BatchResult> {
-  const write = await writeAbsences(
+  const write = await writeAbsenceBatch(
     db,
     tenant,
     upserts.map((draft, i) => ({ draft, label: `upsert.${i}.` })),
     deletes,
   );
-  const upserted = write.results.filter((r) => r.changed).length;
   return {
-    upserted,
-    unchanged: write.results.length - upserted,
+    upserted: write.upserted,
+    unchanged: upserts.length - write.upserted,
     deleted: write.deleted,
     lastChangeVersion: write.lastVersion === null ? null : formatChangeVersion(write.lastVersion),
   };

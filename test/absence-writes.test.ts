@@ -1,0 +1,209 @@
+// The absence write path of the store (store/ingest.ts → timehook_write_absences): the change log it leaves,
+// byte for byte — the function builds the change data from the columns, and it must read exactly as the
+// domain's canonical absence with its changeVersion first — and the versions, previous values and deletes.
+
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import fc from 'fast-check';
+import {
+  ABSENCE_STATUSES,
+  APPROVAL_LEVELS,
+  DAY_PARTS,
+  MAX_ID,
+  PERIOD_TYPES,
+  canonicalAbsence,
+  withChangeVersion,
+  type AbsenceBody,
+  type AbsenceDraft,
+} from '../src/domain/collections.ts';
+import { parseChangeVersion } from '../src/domain/change-version.ts';
+import { applyAbsenceBatch, putResource } from '../src/store/ingest.ts';
+import { migrate } from '../src/store/migrate.ts';
+import { currentVersion, ensureTenant } from '../src/store/tenants.ts';
+import { newTenant, openTestDb } from './helpers/harness.ts';
+
+const { db, drop } = await openTestDb();
+await migrate(db);
+after(async () => {
+  await db.close();
+  await drop();
+});
+
+const PEOPLE = [1, 42, MAX_ID];
+const ABSENCE_DEFINITIONS = [7, 8];
+const SHIFT_DEFINITIONS = [3];
+
+async function tenantWithLinks(): Promise<string> {
+  const tenant = newTenant();
+  await ensureTenant(db, tenant);
+  for (const id of PEOPLE) {
+    await putResource(db, tenant, 'people', {
+      body: { id, displayName: `P${id}`, badgeNumber: null, employeeNumber: null },
+      customReferences: undefined,
+    });
+  }
+  for (const [collection, ids] of [
+    ['absence-definitions', ABSENCE_DEFINITIONS],
+    ['shift-definitions', SHIFT_DEFINITIONS],
+  ] as const) {
+    for (const id of ids) {
+      await putResource(db, tenant, collection, {
+        body: { id, name: { default: `D${id}`, translations: {} }, code: `C${id}`, isEnabled: true },
+        customReferences: undefined,
+      });
+    }
+  }
+  return tenant;
+}
+
+interface LoggedChange {
+  version: number;
+  entity_id: number;
+  change_type: string;
+  data: string;
+  absence_date: string | null;
+  person_id: number | null;
+  previous_absence_date: string | null;
+  previous_person_id: number | null;
+}
+
+const changesAfter = (tenant: string, version: number): Promise<LoggedChange[]> =>
+  db.query<LoggedChange>(
+    `select version, entity_id, change_type, data::text as data, to_char(absence_date, 'YYYY-MM-DD') as absence_date,
+            person_id, to_char(previous_absence_date, 'YYYY-MM-DD') as previous_absence_date, previous_person_id
+       from changes where tenant_id = $1 and version > $2 order by version`,
+    [tenant, version],
+  );
+
+const lastVersion = (batch: { lastChangeVersion: string | null }, before: number): number =>
+  batch.lastChangeVersion === null ? before : parseChangeVersion(batch.lastChangeVersion)!;
+
+const idLink = (ids: number[]) => fc.constantFrom(...ids).map((id) => ({ id }));
+
+/** A valid absence with links by id; its request.id carries its person's id. */
+const absenceArbitrary = (id: number): fc.Arbitrary<AbsenceBody> =>
+  fc
+    .record({
+      person: idLink(PEOPLE),
+      resultingAbsenceDefinition: idLink(ABSENCE_DEFINITIONS),
+      requestedAbsenceDefinition: fc.option(idLink(ABSENCE_DEFINITIONS)),
+      shiftDefinition: fc.option(idLink(SHIFT_DEFINITIONS)),
+      date: fc
+        .date({
+          min: new Date('0001-01-01T00:00:00Z'),
+          max: new Date('9999-12-31T00:00:00Z'),
+          noInvalidDate: true,
+        })
+        .map((d) => d.toISOString().slice(0, 10)),
+      startTimeInMinutes: fc.integer({ min: 0, max: 1440 }),
+      durationInMinutes: fc.integer({ min: 0, max: 1440 }),
+      calculatedDurationInMinutes: fc.integer({ min: 0, max: 1440 }),
+      dayPart: fc.constantFrom(...DAY_PARTS),
+      request: fc.option(fc.constantFrom('acme', 'a.b_c-d', 'X9')),
+      status: fc.constantFrom(...ABSENCE_STATUSES),
+      approvalLevel: fc.constantFrom(...APPROVAL_LEVELS),
+      isLocked: fc.boolean(),
+      periodType: fc.constantFrom(...PERIOD_TYPES),
+    })
+    .map(({ request, ...a }) =>
+      canonicalAbsence({
+        id,
+        ...a,
+        request: request === null ? null : { id: `${request}-${a.person.id}-${id}` },
+      }),
+    );
+
+/** A batch of absences with distinct ids from a small pool, so later batches update earlier ones. */
+const batchArbitrary = fc
+  .uniqueArray(fc.constantFrom(1, 2, 3, MAX_ID), { minLength: 1, maxLength: 4 })
+  .chain((ids) => fc.tuple(...ids.map(absenceArbitrary)));
+
+describe('the absence write path', () => {
+  test('records each changed upsert as JSON.stringify of the absence with its changeVersion first', async () => {
+    const tenant = await tenantWithLinks();
+    const stored = new Map<number, string>();
+    let version = await currentVersion(db, tenant);
+    await fc.assert(
+      fc.asyncProperty(batchArbitrary, async (bodies) => {
+        const result = await applyAbsenceBatch(db, tenant, bodies, []);
+        const changed = bodies.filter((b) => stored.get(b.id) !== JSON.stringify(b));
+        assert.equal(result.upserted, changed.length);
+        assert.equal(result.unchanged, bodies.length - changed.length);
+        const logged = await changesAfter(tenant, version);
+        assert.deepEqual(
+          logged.map((c) => c.data),
+          changed.map((b, i) => JSON.stringify(withChangeVersion(version + 1 + i, b))),
+        );
+        assert.deepEqual(
+          logged.map((c) => [c.entity_id, c.change_type, c.absence_date, c.person_id]),
+          changed.map((b) => [b.id, 'InsertOrUpdate', b.date, b.person.id]),
+        );
+        for (const b of bodies) stored.set(b.id, JSON.stringify(b));
+        version = lastVersion(result, version);
+      }),
+      // The store keeps what each run wrote, so a failure is reported as found, not shrunk.
+      { numRuns: 40, endOnFailure: true },
+    );
+  });
+
+  test('a moved absence records where it was, a delete its stored date and person, after the upserts', async () => {
+    const tenant = await tenantWithLinks();
+    const base = {
+      resultingAbsenceDefinition: { id: 7 },
+      requestedAbsenceDefinition: null,
+      shiftDefinition: null,
+      startTimeInMinutes: 0,
+      durationInMinutes: 60,
+      calculatedDurationInMinutes: 60,
+      dayPart: 'Unknown',
+      request: null,
+      status: 'Manual',
+      approvalLevel: 'Approved',
+      isLocked: false,
+      periodType: 'Day',
+    } as const;
+    const a = (id: number, date: string, person: number): AbsenceDraft => ({
+      id,
+      person: { id: person },
+      date,
+      ...base,
+    });
+    const first = await applyAbsenceBatch(
+      db,
+      tenant,
+      [a(1, '2026-01-01', 1), a(2, '2026-01-02', 1), a(3, '2026-01-03', 42), a(4, '2026-01-04', 42)],
+      [],
+    );
+    const before = lastVersion(first, 0);
+    const second = await applyAbsenceBatch(
+      db,
+      tenant,
+      [a(2, '2026-01-02', 1), a(1, '2026-02-01', 42), { ...a(4, '2026-01-04', 42), isLocked: true }],
+      [999, 3],
+    );
+    assert.deepEqual(second, {
+      upserted: 2,
+      unchanged: 1,
+      deleted: 1,
+      lastChangeVersion: withChangeVersion(before + 3, {}).changeVersion,
+    });
+    const logged = await changesAfter(tenant, before);
+    assert.deepEqual(
+      logged.map((c) => [
+        c.version,
+        c.entity_id,
+        c.change_type,
+        c.absence_date,
+        c.person_id,
+        c.previous_absence_date,
+        c.previous_person_id,
+      ]),
+      [
+        [before + 1, 1, 'InsertOrUpdate', '2026-02-01', 42, '2026-01-01', 1],
+        [before + 2, 4, 'InsertOrUpdate', '2026-01-04', 42, null, null],
+        [before + 3, 3, 'Delete', '2026-01-03', 42, null, null],
+      ],
+    );
+    assert.equal(logged[2]!.data, JSON.stringify(withChangeVersion(before + 3, { id: 3 })));
+  });
+});
