@@ -1,10 +1,22 @@
 -- Timehook schema, version 4: absence ingest in one call (SPEC §1.4 batch ingest, §2 change log).
 
 -- An update round rewrites every row of a page: with half of each page free the new versions stay on it as
--- HOT updates, which leave the six indexes of absences alone when no indexed column changed (measured on
--- PostgreSQL 15 here: ~35 ms per 1,000 updated rows at the default fill factor, ~17 ms at 50). Applies to
--- pages written from now on; `vacuum full absences` repacks the existing rows.
+-- HOT updates, which leave the six indexes of absences alone when no indexed column changed (a batch of 1,000
+-- updates took ~33 ms at the default fill factor and ~17 ms at 50, PostgreSQL 15 on the 2-core bench
+-- machine). Applies to pages written from now on; `vacuum full absences` repacks the existing rows.
 alter table absences set (fillfactor = 50);
+
+-- The values of the enumerations, as src/domain/collections.ts validates them (the minutes already have their
+-- checks). Besides keeping the table honest, they let the ingest function below write these values into JSON
+-- between plain quotes: a row whose value could need escaping fails its check in the same statement.
+alter table absences
+  add constraint absences_day_part check (day_part in ('First', 'Second', 'Unknown')),
+  add constraint absences_status
+    check (status in ('Unknown', 'Manual', 'Auto', 'BeginOpen', 'Open', 'Terminal', 'Calendar')),
+  add constraint absences_approval_level
+    check (approval_level in ('Unknown', 'AwaitingApproval', 'Approved', 'NotApproved', 'NotApprovedByPriorities',
+                              'NotApprovedByCalculations')),
+  add constraint absences_period_type check (period_type in ('Unknown', 'Day', 'Week', 'PayPeriod'));
 
 -- The tenant of every absence and change is checked by the writers themselves: each takes the tenant row
 -- FOR UPDATE first and fails when it does not exist, and tenants are never deleted. The foreign keys ran one
@@ -61,19 +73,14 @@ begin
   -- The lateral subqueries with "limit 1" are index probes, one per row: the limit keeps them from being
   -- flattened into joins that a plan made with stale statistics might answer by reading all of a tenant's rows.
   return query
-  with unknown as (
-    select l.collection || ':' || l.id as link
-      from (select 'people' as collection, id from unnest(p_linked_people) id
-            union all select 'absence-definitions', id from unnest(p_linked_absence_definitions) id
-            union all select 'shift-definitions', id from unnest(p_linked_shift_definitions) id) l
-      left join lateral (select 1 as found from resources r
-                          where r.tenant_id = p_tenant and r.collection = l.collection and r.id = l.id
-                          limit 1) r on true
-     where r.found is null
-  ), compared as (
+  with compared as (
     -- Each upsert beside its stored row; k numbers the upserts that change something, in batch order.
     select u.*, u.day::date as date, a.row_id, a.row_id is not null as existed,
            a.change_version as stored_version, a.date as stored_date, a.person_id as stored_person_id, s.same,
+           a.row_id is not null
+             and (a.person_id, a.resulting_absence_definition_id, a.requested_absence_definition_id,
+                  a.shift_definition_id)
+                 is not distinct from (u.person_id, u.resulting_id, u.requested_id, u.shift_id) as links_kept,
            count(*) filter (where not s.same) over (order by u.n) as k
       from unnest(p_ids, p_dates, p_person_ids, p_resulting_ids, p_requested_ids, p_shift_ids, p_start_minutes,
                   p_duration_minutes, p_calculated_minutes, p_day_parts, p_request_ids, p_statuses,
@@ -94,6 +101,18 @@ begin
                     u.duration_minutes, u.calculated_minutes, u.day_part, u.request_id, u.status,
                     u.approval_level, u.is_locked, u.period_type) as same
       ) s
+  ), unknown as (
+    select l.collection || ':' || l.id as link
+      from (select 'people' as collection, id from unnest(p_linked_people) id
+            union all select 'absence-definitions', id from unnest(p_linked_absence_definitions) id
+            union all select 'shift-definitions', id from unnest(p_linked_shift_definitions) id) l
+      left join lateral (select 1 as found from resources r
+                          where r.tenant_id = p_tenant and r.collection = l.collection and r.id = l.id
+                          limit 1) r on true
+     where r.found is null
+       -- An absence's person and definitions cannot be deleted while it links to them (409 EntityInUse, under
+       -- the tenant lock), so when every upsert links to what its stored row links to, all links exist.
+       and exists (select 1 from compared where not links_kept)
   ), gone as (
     -- The deletes of absences that exist, numbered in batch order.
     select d.id, a.row_id, a.date, a.person_id, row_number() over (order by d.n) as k
@@ -121,17 +140,17 @@ begin
              || '},"resultingAbsenceDefinition":{"id":' || c.resulting_id
              || '},"requestedAbsenceDefinition":' || coalesce('{"id":' || c.requested_id || '}', 'null')
              || ',"shiftDefinition":' || coalesce('{"id":' || c.shift_id || '}', 'null')
-             || ',"date":' || to_json(c.day)::text
+             -- Plain quotes: the date parsed as a date and the enumerations pass their checks (see above), or
+             -- the statement fails; request.id is free text and is escaped.
+             || ',"date":"' || c.day || '"'
              || ',"startTimeInMinutes":' || c.start_minutes
              || ',"durationInMinutes":' || c.duration_minutes
              || ',"calculatedDurationInMinutes":' || c.calculated_minutes
-             || ',"dayPart":' || to_json(c.day_part)::text
+             || ',"dayPart":"' || c.day_part || '"'
              || ',"request":' || coalesce('{"id":' || to_json(c.request_id)::text || '}', 'null')
-             || ',"status":' || to_json(c.status)::text
-             || ',"approvalLevel":' || to_json(c.approval_level)::text
+             || ',"status":"' || c.status || '","approvalLevel":"' || c.approval_level || '"'
              || ',"isLocked":' || case when c.is_locked then 'true' else 'false' end
-             || ',"periodType":' || to_json(c.period_type)::text
-             || '}')::json,
+             || ',"periodType":"' || c.period_type || '"}')::json,
            c.date, c.person_id,
            case when c.stored_date <> c.date or c.stored_person_id <> c.person_id then c.stored_date end,
            case when c.stored_date <> c.date or c.stored_person_id <> c.person_id then c.stored_person_id end

@@ -1,6 +1,7 @@
 // The absence write path of the store (store/ingest.ts → timehook_write_absences): the change log it leaves,
 // byte for byte — the function builds the change data from the columns, and it must read exactly as the
-// domain's canonical absence with its changeVersion first — and the versions, previous values and deletes.
+// domain's canonical absence with its changeVersion first — the versions, previous values and deletes, links
+// checked in the same statement, and the table's checks that make the plain quoting there safe.
 
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
@@ -17,6 +18,8 @@ import {
   type AbsenceDraft,
 } from '../src/domain/collections.ts';
 import { parseChangeVersion } from '../src/domain/change-version.ts';
+import type { AppError } from '../src/errors.ts';
+import { encodeAbsenceWrites, writeAbsences } from '../src/store/absences.ts';
 import { applyAbsenceBatch, putResource } from '../src/store/ingest.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { currentVersion, ensureTenant } from '../src/store/tenants.ts';
@@ -205,5 +208,98 @@ describe('the absence write path', () => {
       ],
     );
     assert.equal(logged[2]!.data, JSON.stringify(withChangeVersion(before + 3, { id: 3 })));
+  });
+
+  test('relinking a stored absence to a person that does not exist is UnknownLink, and nothing is written', async () => {
+    const tenant = await tenantWithLinks();
+    const stored: AbsenceDraft = {
+      id: 5,
+      person: { id: 1 },
+      resultingAbsenceDefinition: { id: 7 },
+      requestedAbsenceDefinition: null,
+      shiftDefinition: null,
+      date: '2026-03-01',
+      startTimeInMinutes: 0,
+      durationInMinutes: 60,
+      calculatedDurationInMinutes: 60,
+      dayPart: 'Unknown',
+      request: null,
+      status: 'Manual',
+      approvalLevel: 'Approved',
+      isLocked: false,
+      periodType: 'Day',
+    };
+    await applyAbsenceBatch(db, tenant, [stored], []);
+    const before = await currentVersion(db, tenant);
+    await assert.rejects(
+      applyAbsenceBatch(db, tenant, [{ ...stored, person: { id: 77 } }], []),
+      (error: AppError) => {
+        assert.equal(error.code, 'UnknownLink');
+        assert.deepEqual(error.reasons, ['upsert.0.person: no person has id 77 in this tenant.']);
+        return true;
+      },
+    );
+    assert.equal(await currentVersion(db, tenant), before);
+    assert.deepEqual(await changesAfter(tenant, before), []);
+  });
+
+  test("accepts every value of the domain's enumerations (the table checks them too)", async () => {
+    const tenant = await tenantWithLinks();
+    const count = Math.max(
+      ABSENCE_STATUSES.length,
+      APPROVAL_LEVELS.length,
+      DAY_PARTS.length,
+      PERIOD_TYPES.length,
+    );
+    const bodies = Array.from({ length: count }, (_, i) =>
+      canonicalAbsence({
+        id: 100 + i,
+        person: { id: 1 },
+        resultingAbsenceDefinition: { id: 7 },
+        requestedAbsenceDefinition: null,
+        shiftDefinition: null,
+        date: '2026-04-01',
+        startTimeInMinutes: 0,
+        durationInMinutes: 0,
+        calculatedDurationInMinutes: 0,
+        dayPart: DAY_PARTS[i % DAY_PARTS.length]!,
+        request: null,
+        status: ABSENCE_STATUSES[i % ABSENCE_STATUSES.length]!,
+        approvalLevel: APPROVAL_LEVELS[i % APPROVAL_LEVELS.length]!,
+        isLocked: false,
+        periodType: PERIOD_TYPES[i % PERIOD_TYPES.length]!,
+      }),
+    );
+    const before = await currentVersion(db, tenant);
+    assert.equal((await applyAbsenceBatch(db, tenant, bodies, [])).upserted, count);
+    assert.deepEqual(
+      (await changesAfter(tenant, before)).map((c) => c.data),
+      bodies.map((b, i) => JSON.stringify(withChangeVersion(before + 1 + i, b))),
+    );
+  });
+
+  test('a value the table does not accept fails the whole write, so no change data is built from it', async () => {
+    const tenant = await tenantWithLinks();
+    const body = canonicalAbsence({
+      id: 200,
+      person: { id: 1 },
+      resultingAbsenceDefinition: { id: 7 },
+      requestedAbsenceDefinition: null,
+      shiftDefinition: null,
+      date: '2026-04-01',
+      startTimeInMinutes: 0,
+      durationInMinutes: 0,
+      calculatedDurationInMinutes: 0,
+      dayPart: 'First',
+      request: null,
+      status: 'Manual","isLocked":true,"x":"' as AbsenceBody['status'],
+      approvalLevel: 'Approved',
+      isLocked: false,
+      periodType: 'Day',
+    });
+    const before = await currentVersion(db, tenant);
+    await assert.rejects(writeAbsences(db, tenant, encodeAbsenceWrites([body], [])), /absences_status/);
+    assert.equal(await currentVersion(db, tenant), before);
+    assert.deepEqual(await changesAfter(tenant, before), []);
   });
 });
