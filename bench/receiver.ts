@@ -41,21 +41,11 @@ class Growable {
   }
 }
 
-interface PathState {
-  requests: number;
-  firsts: number;
-  duplicates: number;
-  missingHeaders: number;
-  badBodies: number;
-  sigChecked: number;
-  sigFailed: number;
-  firstAt: number;
-  lastAt: number;
+/** A path's report in the making: its counts as reported, plus the sets and growing arrays behind them. */
+interface PathState extends Omit<PathReport, 'path' | 'versions' | 'times'> {
   seen: Set<number>;
   /** version → first arrival time, kept only to describe duplicates (sampled below). */
   firstTimes: Map<number, number>;
-  duplicateSamples: { version: number; entity: number; afterMs: number }[];
-  entities: Map<number, number[]>;
   versions: Growable;
   times: Growable;
 }

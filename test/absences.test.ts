@@ -4,7 +4,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { newTenant, PREFIX, useHarness } from './helpers/harness.ts';
-import { absence, allPages, filterQuery, followDelta, put, putOk, seed } from './helpers/collections.ts';
+import {
+  absence,
+  allPages,
+  filterQuery,
+  followDelta,
+  put,
+  putOk,
+  seededToken,
+} from './helpers/collections.ts';
 
 const h = await useHarness({ TIMEHOOK_PAGE_SIZE: '3' });
 
@@ -27,12 +35,6 @@ const ABSENCE_KEYS = [
   'periodType',
 ];
 
-async function seeded(): Promise<string> {
-  const token = await h.token(newTenant());
-  await seed(h, token);
-  return token;
-}
-
 async function startDelta(token: string, filter = "date ge '2026-01-01'"): Promise<string> {
   const pages = await allPages(h, token, `/absences?${filterQuery(filter)}&delta`);
   return pages.at(-1)!.deltaLink!;
@@ -40,7 +42,7 @@ async function startDelta(token: string, filter = "date ge '2026-01-01'"): Promi
 
 describe('PUT /absences/{id}', () => {
   test('creates an absence: 201, Location, every field in spec order', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const res = await put(h, token, '/absences/1001', absence());
     assert.equal(res.statusCode, 201, res.body);
     assert.equal(res.headers.location, `${PREFIX}/absences/1001`);
@@ -55,7 +57,7 @@ describe('PUT /absences/{id}', () => {
   });
 
   test('requestedAbsenceDefinition, shiftDefinition and request may be null or omitted, and read as null', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const { requestedAbsenceDefinition: _r, shiftDefinition: _s, request: _q, ...required } = absence();
     const omitted = await putOk(h, token, '/absences/1', required);
     assert.deepEqual(Object.keys(omitted), ABSENCE_KEYS);
@@ -72,7 +74,7 @@ describe('PUT /absences/{id}', () => {
   });
 
   test('replacing changes the changeVersion; an identical PUT is 200, unchanged, and records no change', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const first = await putOk(h, token, '/absences/1', absence());
     const updated = await put(h, token, '/absences/1', absence({ durationInMinutes: 60 }));
     assert.equal(updated.statusCode, 200);
@@ -85,7 +87,7 @@ describe('PUT /absences/{id}', () => {
   });
 
   test('an id in the body that differs from the path is 400', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const res = await put(h, token, '/absences/1', { ...absence(), id: 2 });
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().validationErrors[0].property, 'id');
@@ -148,7 +150,7 @@ describe('absence validation', () => {
   ];
   for (const [what, change, property] of cases) {
     test(`${what} is 400 naming ${property}, and nothing is written`, async () => {
-      const token = await seeded();
+      const token = await seededToken(h);
       const body: Record<string, unknown> = { ...absence(), ...change };
       for (const [k, v] of Object.entries(change)) if (v === undefined) delete body[k];
       const res = await put(h, token, '/absences/1', body);
@@ -164,12 +166,12 @@ describe('absence validation', () => {
   }
 
   test('a leap day is a real date', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     assert.equal((await put(h, token, '/absences/1', absence({ date: '2028-02-29' }))).statusCode, 201);
   });
 
   test('0 and 1440 minutes are accepted', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const res = await put(
       h,
       token,
@@ -180,7 +182,7 @@ describe('absence validation', () => {
   });
 
   test('a TenantId with hyphens is accepted when PersonId and RequestId are the last two segments', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const res = await put(h, token, '/absences/1', absence({ request: { id: 'acme-corp-eu-1-77' } }));
     assert.equal(res.statusCode, 201, res.body);
   });
@@ -188,7 +190,7 @@ describe('absence validation', () => {
 
 describe('absence links', () => {
   test('links that name nothing in the tenant are 400 UnknownLink listing each one', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const res = await put(
       h,
       token,
@@ -211,7 +213,7 @@ describe('absence links', () => {
   });
 
   test("another tenant's person cannot be linked", async () => {
-    const a = await seeded();
+    const a = await seededToken(h);
     const b = await h.token(newTenant());
     const res = await put(h, b, '/absences/1', absence());
     assert.equal(res.statusCode, 400);
@@ -223,7 +225,7 @@ describe('absence links', () => {
 
 describe('DELETE /absences/{id}', () => {
   test('204, then 404; another tenant gets 404 and the absence stays', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     await putOk(h, token, '/absences/1', absence());
     const other = await h.token(newTenant());
     assert.equal((await h.request({ method: 'DELETE', path: '/absences/1', token: other })).statusCode, 404);
@@ -248,7 +250,7 @@ describe('GET /absences?filter=…', () => {
   ];
 
   async function withAbsences(): Promise<string> {
-    const token = await seeded();
+    const token = await seededToken(h);
     for (const [i, date] of dates.entries()) {
       await putOk(
         h,
@@ -305,7 +307,7 @@ describe('GET /absences?filter=…', () => {
   });
 
   test('date le defaults to 365 days after date ge', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     await putOk(h, token, '/absences/1', absence({ date: '2027-03-01' }));
     await putOk(h, token, '/absences/2', absence({ date: '2027-03-02' }));
     const pages = await allPages(h, token, `/absences?${filterQuery("date ge '2026-03-01'")}`);
@@ -325,7 +327,7 @@ describe('GET /absences?filter=…', () => {
   ];
   for (const [what, filter] of badFilters) {
     test(`a filter ${what} is 400 InvalidFilter with reasons`, async () => {
-      const token = await seeded();
+      const token = await seededToken(h);
       const res = await h.request({
         method: 'GET',
         path: filter === undefined ? '/absences' : `/absences?${filterQuery(filter)}`,
@@ -370,7 +372,7 @@ describe('POST /absences/batch', () => {
     h.request({ method: 'POST', path: '/absences/batch', token, body });
 
   test('upserts and deletes in one transaction and reports the counts and lastChangeVersion', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     await putOk(h, token, '/absences/1', absence());
     await putOk(h, token, '/absences/2', absence());
     const link = await startDelta(token);
@@ -408,14 +410,14 @@ describe('POST /absences/batch', () => {
   });
 
   test('a batch that changes nothing reports lastChangeVersion null', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const res = await batch(token, { upsert: [], delete: [5] });
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), { upserted: 0, unchanged: 0, deleted: 0, lastChangeVersion: null });
   });
 
   test('one invalid item rejects the whole batch: nothing written, no change recorded', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     await putOk(h, token, '/absences/1', absence());
     const link = await startDelta(token);
     const res = await batch(token, {
@@ -435,7 +437,7 @@ describe('POST /absences/batch', () => {
   });
 
   test('one unknown link rejects the whole batch with UnknownLink naming the item', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const link = await startDelta(token);
     const res = await batch(token, {
       upsert: [
@@ -453,14 +455,14 @@ describe('POST /absences/batch', () => {
   });
 
   test('a request.id of another person rejects the whole batch', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const res = await batch(token, { upsert: [{ ...absence({ request: { id: 'acme-2-5' } }), id: 2 }] });
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().validationErrors[0].property, 'upsert.0.request.id');
   });
 
   test('an id twice in a batch is 400', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const twice = await batch(token, {
       upsert: [
         { ...absence(), id: 2 },
@@ -475,7 +477,7 @@ describe('POST /absences/batch', () => {
   });
 
   test('upserts need their id; unknown properties and non-id deletes are 400', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     for (const body of [
       { upsert: [absence()] },
       { upsert: [], extra: 1 },
@@ -490,7 +492,7 @@ describe('POST /absences/batch', () => {
   });
 
   test('more than 10,000 items is 400', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const res = await batch(token, { delete: Array.from({ length: 10_001 }, (_, i) => i + 1) });
     assert.equal(res.statusCode, 400);
     const split = await batch(token, {
@@ -502,7 +504,7 @@ describe('POST /absences/batch', () => {
   });
 
   test('accepts bodies over 1 MiB (the batch limit is 16 MiB) and writes every item', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const upsert = Array.from({ length: 4000 }, (_, i) => ({
       ...absence({ date: `2026-0${(i % 9) + 1}-1${i % 10}` }),
       id: i + 1,
@@ -520,7 +522,7 @@ describe('POST /absences/batch', () => {
   });
 
   test('a PUT over 1 MiB is 413', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const res = await put(h, token, '/absences/1', { ...absence(), comment: 'x'.repeat(1024 * 1024) });
     assert.equal(res.statusCode, 413);
   });

@@ -14,15 +14,19 @@ function tokenRequest(tenant: string, form: Record<string, string>, headers: Rec
   });
 }
 
+/** The client_credentials form of a client, with any further fields (scope). */
+const credentials = (clientId: string, clientSecret: string, more: Record<string, string> = {}) => ({
+  grant_type: 'client_credentials',
+  client_id: clientId,
+  client_secret: clientSecret,
+  ...more,
+});
+
 describe('token endpoint', () => {
   test('issues a signed JWT with the spec claims for form credentials', async () => {
     const tenant = newTenant();
     const { clientId, clientSecret } = await h.createClient(tenant, ['connector-protimeapi-absences.read']);
-    const res = await tokenRequest(tenant, {
-      grant_type: 'client_credentials',
-      client_id: clientId,
-      client_secret: clientSecret,
-    });
+    const res = await tokenRequest(tenant, credentials(clientId, clientSecret));
     assert.equal(res.statusCode, 200);
     assert.equal(res.headers['cache-control'], 'no-store');
     const body = res.json();
@@ -63,12 +67,10 @@ describe('token endpoint', () => {
       'connector-protimeapi-absences.read',
       'connector-protimeapi-webhooks.read',
     ]);
-    const res = await tokenRequest(tenant, {
-      grant_type: 'client_credentials',
-      client_id: clientId,
-      client_secret: clientSecret,
-      scope: 'connector-protimeapi-webhooks.read',
-    });
+    const res = await tokenRequest(
+      tenant,
+      credentials(clientId, clientSecret, { scope: 'connector-protimeapi-webhooks.read' }),
+    );
     assert.equal(res.statusCode, 200);
     assert.equal(decodeJwt(res.json().access_token).scope, 'connector-protimeapi-webhooks.read');
   });
@@ -76,12 +78,10 @@ describe('token endpoint', () => {
   test('rejects a scope the client was not granted with invalid_scope', async () => {
     const tenant = newTenant();
     const { clientId, clientSecret } = await h.createClient(tenant, ['connector-protimeapi-absences.read']);
-    const res = await tokenRequest(tenant, {
-      grant_type: 'client_credentials',
-      client_id: clientId,
-      client_secret: clientSecret,
-      scope: 'connector-protimeapi-webhooks.write',
-    });
+    const res = await tokenRequest(
+      tenant,
+      credentials(clientId, clientSecret, { scope: 'connector-protimeapi-webhooks.write' }),
+    );
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().error, 'invalid_scope');
   });
@@ -94,11 +94,7 @@ describe('token endpoint', () => {
       [tenant, 'nobody', clientSecret],
       [newTenant(), clientId, clientSecret],
     ] as const) {
-      const res = await tokenRequest(t, {
-        grant_type: 'client_credentials',
-        client_id: id,
-        client_secret: secret,
-      });
+      const res = await tokenRequest(t, credentials(id, secret));
       assert.equal(res.statusCode, 401);
       assert.equal(res.json().error, 'invalid_client');
     }
@@ -129,18 +125,10 @@ describe('token endpoint', () => {
     const tenant = newTenant();
     const { clientId, clientSecret } = await h.createClient(tenant);
     for (let i = 0; i < 5; i++) {
-      const res = await tokenRequest(tenant, {
-        grant_type: 'client_credentials',
-        client_id: clientId,
-        client_secret: 'bad',
-      });
+      const res = await tokenRequest(tenant, credentials(clientId, 'bad'));
       assert.equal(res.statusCode, 401);
     }
-    const limited = await tokenRequest(tenant, {
-      grant_type: 'client_credentials',
-      client_id: clientId,
-      client_secret: clientSecret,
-    });
+    const limited = await tokenRequest(tenant, credentials(clientId, clientSecret));
     assert.equal(limited.statusCode, 429);
     assert.ok(Number(limited.headers['retry-after']) >= 1);
   });
@@ -149,11 +137,7 @@ describe('token endpoint', () => {
     const tenant = newTenant();
     const { clientId, clientSecret } = await h.createClient(tenant);
     await h.db.query('update clients set revoked_at = now() where id = $1', [clientId]);
-    const res = await tokenRequest(tenant, {
-      grant_type: 'client_credentials',
-      client_id: clientId,
-      client_secret: clientSecret,
-    });
+    const res = await tokenRequest(tenant, credentials(clientId, clientSecret));
     assert.equal(res.statusCode, 401);
   });
 });

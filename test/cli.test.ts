@@ -1,27 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { createProcessStore, runCli, startServerProcess } from './helpers/processes.ts';
+import { createProcessStore, requestToken, runCli, startServerProcess } from './helpers/processes.ts';
 
 const store = await createProcessStore();
 after(() => store.remove());
 const embedded = !process.env.DATABASE_URL;
-
-async function tokenFor(
-  url: string,
-  tenant: string,
-  clientId: string,
-  clientSecret: string,
-): Promise<Response> {
-  return fetch(`${url}/connector/protimeapi/api/v1/tenants/${tenant}/connect/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      client_id: clientId,
-      client_secret: clientSecret,
-    }),
-  });
-}
 
 describe('timehook CLI', () => {
   let created: { tenant: string; clientId: string; clientSecret: string; scopes: string[] };
@@ -79,7 +62,7 @@ describe('timehook CLI', () => {
   test('the server issues tokens to the client; while it runs the embedded store is locked for others', async () => {
     const server = await startServerProcess(store.env);
     try {
-      const res = await tokenFor(server.url, 'acme', created.clientId, created.clientSecret);
+      const res = await requestToken(server.url, 'acme', created.clientId, created.clientSecret);
       assert.equal(res.status, 200);
       assert.doesNotMatch(
         server.output(),
@@ -106,7 +89,7 @@ describe('timehook CLI', () => {
     assert.equal(again.code, 1);
     const server = await startServerProcess(store.env);
     try {
-      const res = await tokenFor(server.url, 'acme', created.clientId, created.clientSecret);
+      const res = await requestToken(server.url, 'acme', created.clientId, created.clientSecret);
       assert.equal(res.status, 401);
     } finally {
       await server.stop();

@@ -12,7 +12,7 @@ import {
   person,
   put,
   putOk,
-  seed,
+  seededToken,
 } from './helpers/collections.ts';
 
 const h = await useHarness({ TIMEHOOK_PAGE_SIZE: '3' });
@@ -265,8 +265,7 @@ describe('DELETE', () => {
   });
 
   test('a person or definition that absences still link to is 409 EntityInUse, and stays', async () => {
-    const token = await h.token(newTenant());
-    await seed(h, token);
+    const token = await seededToken(h);
     await putOk(h, token, '/absences/1', absence({ requestedAbsenceDefinition: { id: 11 } }));
     for (const path of [
       '/people/1',

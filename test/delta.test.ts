@@ -12,7 +12,7 @@ import {
   followDelta,
   person,
   putOk,
-  seed,
+  seededToken,
 } from './helpers/collections.ts';
 
 const h = await useHarness({ TIMEHOOK_PAGE_SIZE: '3' });
@@ -22,12 +22,6 @@ afterEach(() => {
 
 const HOUR_MS = 3_600_000;
 const MARCH = "date ge '2026-03-01' and date le '2026-03-31'";
-
-async function seeded(): Promise<string> {
-  const token = await h.token(newTenant());
-  await seed(h, token);
-  return token;
-}
 
 async function load(token: string, path: string): Promise<string> {
   const pages = await allPages(h, token, path);
@@ -42,7 +36,7 @@ const summary = (changes: { changeType: string; data: { id: number } }[]) =>
 
 describe('the initial load with &delta', () => {
   test('pages like a list, carries delta in nextLink, and ends with a deltaLink to /delta/<collection>', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     for (const id of [1, 2, 3, 4])
       await putOk(h, token, `/absences/${id}`, absence({ date: `2026-03-0${id}` }));
     const pages = await allPages(h, token, `/absences?${filterQuery(MARCH)}&delta`);
@@ -66,7 +60,7 @@ describe('the initial load with &delta', () => {
   });
 
   test('a change made while the load is paging is reported by the delta', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     for (const id of [1, 2, 3, 4])
       await putOk(h, token, `/absences/${id}`, absence({ date: `2026-03-0${id}` }));
     const first = (
@@ -82,7 +76,7 @@ describe('the initial load with &delta', () => {
 
 describe('GET /delta/<collection>', () => {
   test('reports inserts, updates and deletes in changeVersion order with the objects as written', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     await putOk(h, token, '/absences/1', absence());
     const link = await load(token, `/absences?${filterQuery(MARCH)}&delta`);
     const inserted = await putOk(h, token, '/absences/2', absence({ date: '2026-03-10' }));
@@ -108,7 +102,7 @@ describe('GET /delta/<collection>', () => {
   });
 
   test('applies the date range to inserts, updates and deletes: changes outside it are not reported', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     await putOk(h, token, '/absences/1', absence({ date: '2026-03-05' }));
     await putOk(h, token, '/absences/2', absence({ date: '2026-04-05' }));
     const link = await load(token, `/absences?${filterQuery(MARCH)}&delta`);
@@ -124,7 +118,7 @@ describe('GET /delta/<collection>', () => {
   });
 
   test('an absence moved out of the date range is reported, so the consumer learns it left', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     await putOk(h, token, '/absences/1', absence({ date: '2026-03-05' }));
     await putOk(h, token, '/absences/2', absence({ date: '2026-04-05' }));
     const link = await load(token, `/absences?${filterQuery(MARCH)}&delta`);
@@ -136,7 +130,7 @@ describe('GET /delta/<collection>', () => {
   });
 
   test('applies the person filter, deletes included', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     await putOk(h, token, '/absences/1', absence());
     await putOk(h, token, '/absences/2', absence({ person: { id: 2 }, request: null }));
     const link = await load(token, `/absences?${filterQuery(`${MARCH} and person in (2)`)}&delta`);
@@ -151,7 +145,7 @@ describe('GET /delta/<collection>', () => {
   });
 
   test("reports only the token's collection", async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const people = await load(token, '/people?delta');
     const absences = await load(token, `/absences?${filterQuery(MARCH)}&delta`);
     await putOk(h, token, '/absence-definitions/12', definition(12));
@@ -161,7 +155,7 @@ describe('GET /delta/<collection>', () => {
   });
 
   test('applies the external references of the initial load to the data', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const refs = '(people,@employee-number)(shift-definitions,@shift-code)';
     const link = await load(token, `/absences?${filterQuery(MARCH)}&delta&externalReferences=${refs}`);
     await putOk(h, token, '/absences/1', absence());
@@ -301,7 +295,7 @@ describe('delta tokens', () => {
 
 describe('concurrent writers', () => {
   test('concurrent PUTs and batches get distinct versions, and the stored absence is the last change', async () => {
-    const token = await seeded();
+    const token = await seededToken(h);
     const link = await load(token, `/absences?${filterQuery(MARCH)}&delta`);
     const writes = Array.from({ length: 12 }, (_, i) =>
       i % 3 === 0

@@ -15,6 +15,7 @@ import {
   put,
   putOk,
   seed,
+  seededToken,
 } from './helpers/collections.ts';
 
 const h = await useHarness({ TIMEHOOK_PAGE_SIZE: '3' });
@@ -45,8 +46,7 @@ describe('external references on reads', () => {
   });
 
   test('absences gain maps inside person and both definition links; null links stay null', async () => {
-    const token = await h.token(newTenant());
-    await seed(h, token);
+    const token = await seededToken(h);
     await putOk(h, token, '/people/1', person(1, { badgeNumber: 'B1' }));
     await putOk(h, token, '/absences/1', absence({ requestedAbsenceDefinition: { id: 11 } }));
     await putOk(
@@ -250,8 +250,7 @@ describe('uniqueness: 409 ExternalReferenceInUse', () => {
 
 describe('absence links by external reference', () => {
   test('person, definitions and shift given by predefined or custom reference resolve to ids', async () => {
-    const token = await h.token(newTenant());
-    await seed(h, token);
+    const token = await seededToken(h);
     await putOk(h, token, '/people/2', person(2, { externalReferences: { HRMID: 'hr-2' } }));
     const created = await putOk(
       h,
@@ -284,8 +283,7 @@ describe('absence links by external reference', () => {
   });
 
   test('the request.id PersonId is checked against the resolved person', async () => {
-    const token = await h.token(newTenant());
-    await seed(h, token);
+    const token = await seededToken(h);
     const res = await put(
       h,
       token,
@@ -297,8 +295,7 @@ describe('absence links by external reference', () => {
   });
 
   test('an unknown reference value is 400 UnknownLink', async () => {
-    const token = await h.token(newTenant());
-    await seed(h, token);
+    const token = await seededToken(h);
     const res = await put(
       h,
       token,
@@ -317,8 +314,7 @@ describe('absence links by external reference', () => {
   });
 
   test('a reference follows its field: the old employee number no longer resolves', async () => {
-    const token = await h.token(newTenant());
-    await seed(h, token);
+    const token = await seededToken(h);
     await putOk(h, token, '/people/1', person(1, { employeeNumber: 'NEW' }));
     const old = await put(
       h,

@@ -21,6 +21,7 @@ import {
 } from '../store/deliveries.ts';
 import { isTenantWebhook } from '../store/webhooks.ts';
 import { CONNECTOR_PREFIX, principalOf, type ApiContext } from './context.ts';
+import { ErrorBody, NoQuery, WebhookIdParams } from './route-schemas.ts';
 
 const TOKEN_PURPOSE = 'deliveries';
 
@@ -79,20 +80,8 @@ const DeliveryPage = Type.Object({
   ),
 });
 
-const ErrorBody = Type.Object(
-  {
-    error: Type.Object({
-      code: Type.String(),
-      message: Type.String(),
-      reasons: Type.Optional(Type.Array(Type.String())),
-    }),
-  },
-  { description: 'An error.' },
-);
-
-const WebhookParams = Type.Object({ id: Type.String({ description: 'The webhook id (a UUID).' }) });
 const DeliveryParams = Type.Object({
-  id: Type.String({ description: 'The webhook id (a UUID).' }),
+  ...WebhookIdParams.properties,
   deliveryId: Type.String({ description: 'The delivery id.' }),
 });
 const ListQuery = Type.Object(
@@ -106,7 +95,6 @@ const ListQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-const NoQuery = Type.Object({}, { additionalProperties: false });
 
 function renderDelivery(d: DeliveryRecord): Static<typeof Delivery> {
   return {
@@ -171,7 +159,7 @@ export function deliveryRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
             'The delivery log, newest first, in pages with nextLink; also after the webhook was deleted. ' +
             `Filter by status (${DELIVERY_STATUSES.join(', ')}) and/or entityId. With entityId a page may ` +
             'hold fewer entries than the page size, even none, while nextLink goes on: follow it until it is absent.',
-          params: WebhookParams,
+          params: WebhookIdParams,
           querystring: ListQuery,
           response: { 200: DeliveryPage, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
         },

@@ -21,6 +21,7 @@ import {
 } from '../store/webhooks.ts';
 import { requireScopes } from './scopes.ts';
 import { CONNECTOR_PREFIX, principalOf, type ApiContext } from './context.ts';
+import { BadRequest, ErrorBody, NoQuery, WebhookIdParams } from './route-schemas.ts';
 
 /** How long the replaced key keeps signing beside the new one after a rotation (Timehook's own rule). */
 export const PREVIOUS_KEY_OVERLAP_MS = 24 * 60 * 60 * 1000;
@@ -97,28 +98,6 @@ const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 
-const NoQuery = Type.Object({}, { additionalProperties: false });
-const IdParams = Type.Object({ id: Type.String({ description: 'The webhook id (a UUID).' }) });
-
-const ErrorBody = Type.Object(
-  {
-    error: Type.Object({
-      code: Type.String(),
-      message: Type.String(),
-      reasons: Type.Optional(Type.Array(Type.String())),
-    }),
-  },
-  { description: 'An error.' },
-);
-const ValidationErrors = Type.Object(
-  {
-    validationErrors: Type.Array(Type.Object({ property: Type.String(), message: Type.String() })),
-  },
-  { description: 'The body does not match its schema or is not JSON.' },
-);
-const BadRequest = Type.Union([ErrorBody, ValidationErrors], {
-  description: 'The request is invalid: an error, or validationErrors for the body.',
-});
 const WebhookList = Type.Object({ value: Type.Array(Webhook) }, { description: "The tenant's webhooks." });
 
 const KeyRotated = Type.Object(
@@ -262,7 +241,7 @@ export function webhookRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           tags: ['webhooks'],
           summary: 'Get a webhook',
           querystring: NoQuery,
-          params: IdParams,
+          params: WebhookIdParams,
           response: { 200: Webhook, 400: BadRequest, 401: ErrorBody, 404: ErrorBody },
         },
       },
@@ -284,7 +263,7 @@ export function webhookRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           description:
             'Soft delete: delivery stops at once and the webhook leaves list and get, while its delivery log stays readable.',
           querystring: NoQuery,
-          params: IdParams,
+          params: WebhookIdParams,
           response: {
             204: Type.Null({ description: 'Deleted.' }),
             400: BadRequest,
@@ -314,7 +293,7 @@ export function webhookRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
             'Issues a new key. The replaced key keeps signing beside it for 24 hours, so requests carry two ' +
             'signatures meanwhile. A Disabled webhook may rotate too.',
           querystring: NoQuery,
-          params: IdParams,
+          params: WebhookIdParams,
           response: { 200: KeyRotated, 400: BadRequest, 401: ErrorBody, 404: ErrorBody },
         },
       },

@@ -1,24 +1,18 @@
 // Crash safety (SPEC §3.1): the real server process (`timehook serve`) is killed with SIGKILL while thousands
 // of events are pending, then restarted; a ledger shows every change acknowledged at least once. The second
 // process then stops on SIGTERM and exits 0 (graceful drain). Embedded store in a temp directory, or a fresh
-// PostgreSQL schema with DATABASE_URL.
+// PostgreSQL database with DATABASE_URL (see createProcessStore).
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { formatChangeVersion, parseChangeVersion } from '../../src/domain/change-version.ts';
 import { absence, definition, person } from '../helpers/collections.ts';
+import { BIN, callConnector, createCliClient, createProcessStore, fetchToken } from '../helpers/processes.ts';
 import { reply, startReceiver, waitUntil } from '../helpers/receiver.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/timehook.js', import.meta.url));
-const PREFIX = '/connector/protimeapi/api/v1';
 const TENANT = 'crash';
 const CHANGES = 3_000;
 
@@ -30,39 +24,15 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** The store for the child processes: a temp data directory, or a fresh schema on DATABASE_URL. */
-async function storeEnv(): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }> {
-  const url = process.env.DATABASE_URL;
-  if (!url) {
-    const dir = mkdtempSync(join(tmpdir(), 'timehook-crash-'));
-    return { env: { DATA_DIR: dir }, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
-  }
-  const schema = `crash_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create schema ${schema}`);
-  await admin.end();
-  const separator = url.includes('?') ? '&' : '?';
-  return {
-    env: { DATABASE_URL: `${url}${separator}options=${encodeURIComponent(`-c search_path=${schema}`)}` },
-    cleanup: async () => {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      await client.query(`drop schema ${schema} cascade`);
-      await client.end();
-    },
-  };
-}
-
-const { env: storeVars, cleanup } = await storeEnv();
-after(cleanup);
+const store = await createProcessStore();
+after(() => store.remove());
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const childEnv: Record<string, string> = {
   ...(Object.fromEntries(
     Object.entries(process.env).filter(([k]) => k !== 'DATABASE_URL' && k !== 'DATA_DIR'),
   ) as Record<string, string>),
-  ...storeVars,
+  ...store.env,
   PORT: String(port),
   HOST: '127.0.0.1',
   LOG_LEVEL: 'warn',
@@ -102,38 +72,17 @@ async function startServer(): Promise<ChildProcess> {
 }
 
 async function call(method: string, path: string, token: string, body?: unknown) {
-  const res = await fetch(`${base}${PREFIX}${path}`, {
-    method,
-    headers: {
-      'user-agent': 'TimehookCrashTest/1.0',
-      authorization: `Bearer ${token}`,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
+  const res = await callConnector(base, { method, path, token, userAgent: 'TimehookCrashTest/1.0', body });
+  assert.ok(
+    res.status >= 200 && res.status < 300,
+    `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`,
+  );
+  return res.body;
 }
 
 test('kill -9 while thousands of events are pending loses nothing: every change is acknowledged after restart', async () => {
   // A client, made with the CLI before the server holds the store.
-  const created = spawnSync(
-    process.execPath,
-    [
-      BIN,
-      'clients',
-      'create',
-      '--tenant',
-      TENANT,
-      '--scope',
-      'connector-protimeapi-absences.read connector-protimeapi-absences.write connector-protimeapi-people.write connector-protimeapi-absence-definitions.write connector-protimeapi-shift-definitions.write connector-protimeapi-webhooks.write connector-protimeapi-webhooks.read',
-      '--json',
-    ],
-    { env: childEnv, encoding: 'utf8' },
-  );
-  assert.equal(created.status, 0, created.stderr);
-  const { clientId, clientSecret } = JSON.parse(created.stdout) as { clientId: string; clientSecret: string };
+  const credentials = await createCliClient(childEnv, TENANT);
 
   // The receiver acknowledges slowly, so thousands of events are still pending when the server dies.
   const acknowledged = new Set<number>();
@@ -146,17 +95,7 @@ test('kill -9 while thousands of events are pending loses nothing: every change 
   };
   try {
     let server = await startServer();
-    const tokenRes = await fetch(`${base}${PREFIX}/tenants/${TENANT}/connect/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        client_id: clientId,
-        client_secret: clientSecret,
-      }),
-    });
-    assert.equal(tokenRes.status, 200);
-    const token = ((await tokenRes.json()) as { access_token: string }).access_token;
+    const token = await fetchToken(base, TENANT, credentials);
     await call('PUT', '/people/1', token, person(1));
     await call('PUT', '/absence-definitions/10', token, definition(10));
     await call('PUT', '/shift-definitions/20', token, definition(20));

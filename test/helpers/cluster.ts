@@ -7,27 +7,22 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { parseChangeVersion } from '../../src/domain/change-version.ts';
 import { absence, definition, person } from './collections.ts';
-import { createProcessStore, runCli, startServerProcess, type ServerProcess } from './processes.ts';
+import {
+  callConnector,
+  createCliClient,
+  createProcessStore,
+  fetchToken,
+  startServerProcess,
+  type ConnectorResponse,
+  type ServerProcess,
+} from './processes.ts';
 import type { ReceivedRequest } from './receiver.ts';
 
-export const PREFIX = '/connector/protimeapi/api/v1';
 export const TENANT = 'scale';
 
 /** The skip reason of these tests on the embedded store (one process per data directory). */
 export const POSTGRES_ONLY =
   !process.env.DATABASE_URL && 'PostgreSQL only: several processes share one database';
-
-const SCOPES = [
-  'absences.read',
-  'absences.write',
-  'people.write',
-  'absence-definitions.write',
-  'shift-definitions.write',
-  'webhooks.read',
-  'webhooks.write',
-]
-  .map((s) => `connector-protimeapi-${s}`)
-  .join(' ');
 
 export interface WorkerProcess extends ServerProcess {
   /** The lease owner id it logged at start. */
@@ -36,9 +31,6 @@ export interface WorkerProcess extends ServerProcess {
   attempts(): number;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies of any resource
-type Json = any;
-
 export interface Cluster {
   env: Record<string, string>;
   databaseName: string;
@@ -46,13 +38,9 @@ export interface Cluster {
   db: pg.Client;
   api: ServerProcess;
   token: string;
-  call(
-    method: string,
-    path: string,
-    body?: unknown,
-  ): Promise<{ status: number; headers: Headers; body: Json }>;
+  call(method: string, path: string, body?: unknown): Promise<ConnectorResponse>;
   /** Like call, asserting a 2xx answer. */
-  ok(method: string, path: string, body?: unknown): Promise<Json>;
+  ok(method: string, path: string, body?: unknown): Promise<ConnectorResponse['body']>;
   startWorker(): Promise<WorkerProcess>;
   /** Lease owners of the enabled webhooks and how many each holds. */
   leaseOwners(): Promise<Map<string | null, number>>;
@@ -85,39 +73,13 @@ export async function startCluster(settings: Record<string, string>): Promise<Cl
     await store.remove();
   };
   try {
-    const created = await runCli(['clients', 'create', '--tenant', TENANT, '--scope', SCOPES, '--json'], env);
-    assert.equal(created.code, 0, created.stderr);
-    const { clientId, clientSecret } = JSON.parse(created.stdout) as {
-      clientId: string;
-      clientSecret: string;
-    };
+    const credentials = await createCliClient(env, TENANT);
     const api = await startServerProcess(env, ['--role', 'api']);
     processes.add(api);
-    const tokenRes = await fetch(`${api.url}${PREFIX}/tenants/${TENANT}/connect/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        client_id: clientId,
-        client_secret: clientSecret,
-      }),
-    });
-    assert.equal(tokenRes.status, 200);
-    const token = ((await tokenRes.json()) as { access_token: string }).access_token;
+    const token = await fetchToken(api.url, TENANT, credentials);
 
-    const call: Cluster['call'] = async (method, path, body) => {
-      const res = await fetch(`${api.url}${PREFIX}${path}`, {
-        method,
-        headers: {
-          'user-agent': 'TimehookScaleOutTest/1.0',
-          authorization: `Bearer ${token}`,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
-    };
+    const call: Cluster['call'] = (method, path, body) =>
+      callConnector(api.url, { method, path, token, userAgent: 'TimehookScaleOutTest/1.0', body });
     const ok: Cluster['ok'] = async (method, path, body) => {
       const res = await call(method, path, body);
       if (res.status < 200 || res.status >= 300) {

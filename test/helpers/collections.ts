@@ -1,7 +1,7 @@
 // Fixtures for the collection tests: valid people, definitions and absences, and a seeded tenant.
 
 import assert from 'node:assert/strict';
-import type { Harness } from './harness.ts';
+import { newTenant, type Harness } from './harness.ts';
 
 export const person = (id: number, over: Record<string, unknown> = {}) => ({
   displayName: `Person ${id}`,
@@ -79,3 +79,10 @@ export async function followDelta(h: Harness, token: string, link: string) {
 }
 
 export const filterQuery = (filter: string) => `filter=${encodeURIComponent(filter)}`;
+
+/** A token (every scope) of a new tenant, seeded as by seed. */
+export async function seededToken(h: Harness): Promise<string> {
+  const token = await h.token(newTenant());
+  await seed(h, token);
+  return token;
+}

@@ -1,6 +1,8 @@
-// Runs the real `timehook` command as child processes: one-shot CLI calls and long-running servers.
-// Each test gets its own store: a temp DATA_DIR, or — when DATABASE_URL is set — a fresh database.
+// Runs the real `timehook` command as child processes: one-shot CLI calls and long-running servers, and talks
+// to them over HTTP (tokens, connector requests). Each test gets its own store: a temp DATA_DIR, or — when
+// DATABASE_URL is set — a fresh database.
 
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +12,23 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 export const BIN = fileURLToPath(new URL('../../bin/timehook.js', import.meta.url));
+export const PREFIX = '/connector/protimeapi/api/v1';
+
+/** The scopes of a client that seeds a tenant, writes and reads absences and manages webhooks. */
+export const CLIENT_SCOPES = [
+  'absences.read',
+  'absences.write',
+  'people.write',
+  'absence-definitions.write',
+  'shift-definitions.write',
+  'webhooks.read',
+  'webhooks.write',
+]
+  .map((s) => `connector-protimeapi-${s}`)
+  .join(' ');
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies of any resource
+type Json = any;
 
 export interface CliResult {
   code: number | null;
@@ -69,6 +88,72 @@ export function runCli(args: string[], env: Record<string, string>, timeoutMs = 
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Creates a client with `timehook clients create` (before a server holds an embedded store). */
+export async function createCliClient(
+  env: Record<string, string>,
+  tenant: string,
+  scopes = CLIENT_SCOPES,
+): Promise<{ clientId: string; clientSecret: string }> {
+  const created = await runCli(['clients', 'create', '--tenant', tenant, '--scope', scopes, '--json'], env);
+  assert.equal(created.code, 0, created.stderr);
+  return JSON.parse(created.stdout) as { clientId: string; clientSecret: string };
+}
+
+/** Asks the server at `url` for a token with client credentials; the answer as it came. */
+export function requestToken(
+  url: string,
+  tenant: string,
+  clientId: string,
+  clientSecret: string,
+): Promise<Response> {
+  return fetch(`${url}${PREFIX}/tenants/${tenant}/connect/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: clientId,
+      client_secret: clientSecret,
+    }),
+  });
+}
+
+/** requestToken, asserting a 200; the access token. */
+export async function fetchToken(
+  url: string,
+  tenant: string,
+  { clientId, clientSecret }: { clientId: string; clientSecret: string },
+): Promise<string> {
+  const res = await requestToken(url, tenant, clientId, clientSecret);
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+export interface ConnectorResponse {
+  status: number;
+  headers: Headers;
+  /** The parsed JSON body; undefined for an empty one. */
+  body: Json;
+}
+
+/** A connector request (bearer token, JSON body) to the server at `url`. */
+export async function callConnector(
+  url: string,
+  request: { method: string; path: string; token: string; userAgent: string; body?: unknown },
+): Promise<ConnectorResponse> {
+  const { method, path, token, userAgent, body } = request;
+  const res = await fetch(`${url}${PREFIX}${path}`, {
+    method,
+    headers: {
+      'user-agent': userAgent,
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
 
 export interface ServerProcess {
