@@ -9,7 +9,7 @@ import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { startMaintenance } from '../src/maintenance.ts';
 import { appendChanges } from '../src/store/changes.ts';
-import { fanOutChanges, recordAttempts } from '../src/store/deliveries.ts';
+import { recordAttempts, syncDeliveries } from '../src/store/deliveries.ts';
 import { claimWebhookLeases, releaseWebhookLeases } from '../src/store/delivery-leases.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { ensureTenant } from '../src/store/tenants.ts';
@@ -56,7 +56,7 @@ test('pruning removes old changes and settled deliveries, keeps open ones, one w
     ),
   );
   await claimWebhookLeases(db, 'm', 60_000, 1_000);
-  await fanOutChanges(db, { webhookId, owner: 'm', limit: 100, plain: true });
+  await syncDeliveries(db, { webhookId, owner: 'm', limit: 100, plain: true, afterId: 0, space: 0 });
   await releaseWebhookLeases(db, 'm');
   const ids = (
     await db.query<{ id: number }>('select id from deliveries where webhook_id = $1 order by id', [webhookId])

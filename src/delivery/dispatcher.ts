@@ -7,7 +7,7 @@
 // Source of truth. The change log. Each webhook has a cursor (webhooks.delivery_cursor, the last change
 // version moved into deliveries; created_version at first). The worker that holds the webhook's lease moves
 // new changes of its collection above the cursor into `deliveries` rows in one transaction, under the webhook
-// row's lock, advancing the cursor in the same transaction (store fanOutChanges). The event body
+// row's lock, advancing the cursor in the same transaction (store syncDeliveries, which then loads). The event body
 // ({"changeType","data"} plus requested externalReferences) is built there once and stored, so every retry
 // sends identical bytes; webhook-id is msg_<webhook>_<changeVersion>, identical on every retry.
 //
@@ -68,7 +68,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from '../log.ts';
-import type { AttemptRecord, FanOutResult, OpenDelivery } from '../store/deliveries.ts';
+import type { AttemptRecord, OpenDelivery, SyncParams, SyncResult } from '../store/deliveries.ts';
 import type { LeasedWebhook } from '../store/delivery-leases.ts';
 import type { DisabledReason } from '../store/webhooks.ts';
 import type { WorkerCensus } from '../store/workers.ts';
@@ -90,8 +90,7 @@ export interface DispatcherStore {
   release(owner: string, ids?: string[]): Promise<void>;
   /** Embedded store only: clears leases and worker registrations a killed process left behind. */
   clearLeases?(): Promise<void>;
-  fanOut(params: { webhookId: string; owner: string; limit: number; plain: boolean }): Promise<FanOutResult>;
-  loadOpen(webhookId: string, afterId: number, limit: number): Promise<OpenDelivery[]>;
+  sync(params: SyncParams): Promise<SyncResult>;
   loadEntity(
     webhookId: string,
     entityId: number,
@@ -434,8 +433,7 @@ export class Dispatcher {
       id,
       webhook.tenantId,
       {
-        fanOut: (p) => store.fanOut({ webhookId: id, owner, ...p }),
-        loadOpen: (afterId, limit) => store.loadOpen(id, afterId, limit),
+        sync: (p) => store.sync({ webhookId: id, owner, ...p }),
         loadEntity: (entityId, fromId, throughId, limit) =>
           store.loadEntity(id, entityId, fromId, throughId, limit),
         stopWebhook: (reason) => store.stopWebhook(id, reason),

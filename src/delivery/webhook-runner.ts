@@ -3,7 +3,7 @@
 // this file knows nothing of SQL or HTTP (it is handed functions for both).
 
 import type { Logger } from '../log.ts';
-import type { AttemptRecord, DispatchTarget, FanOutResult, OpenDelivery } from '../store/deliveries.ts';
+import type { AttemptRecord, DispatchTarget, OpenDelivery, SyncResult } from '../store/deliveries.ts';
 import type { DisabledReason } from '../store/webhooks.ts';
 import { formatChangeVersion } from '../domain/change-version.ts';
 import { classify, type Outcome } from './outcome.ts';
@@ -14,9 +14,11 @@ import { decodeWebhookKey, messageId, signatureHeader } from './signing.ts';
 
 /** The store operations a runner uses (bound to its webhook and worker by the dispatcher). */
 export interface RunnerStore {
-  /** Moves new changes into deliveries (store fanOutChanges); plain = known to have no externalReferences. */
-  fanOut(params: { limit: number; plain: boolean }): Promise<FanOutResult>;
-  loadOpen(afterId: number, limit: number): Promise<OpenDelivery[]>;
+  /**
+   * Moves up to `limit` new changes into deliveries, then loads up to `space` open deliveries above afterId
+   * (store syncDeliveries); plain = known to have no externalReferences.
+   */
+  sync(params: { limit: number; plain: boolean; afterId: number; space: number }): Promise<SyncResult>;
   loadEntity(entityId: number, fromId: number, throughId: number, limit: number): Promise<OpenDelivery[]>;
   /** Disables the webhook and abandons its open deliveries. */
   stopWebhook(reason: DisabledReason): Promise<boolean>;
@@ -89,6 +91,8 @@ export class WebhookRunner {
   readonly #attempts = new Set<Promise<unknown>>();
   /** Rows in memory. */
   #loaded = 0;
+  /** Window room promised to refills in flight. */
+  #reserved = 0;
   /** Entities waiting for a retry (each holds at least its head row). */
   #waitingCount = 0;
   /** Every open delivery with id <= scanFrom has been seen by the loader. */
@@ -250,9 +254,9 @@ export class WebhookRunner {
     this.hooks.track(this.#syncing);
   }
 
-  /** Rows that count against the window: all but the head of each entity waiting for a retry. */
+  /** Rows that count against the window: all but the head of each entity waiting for a retry, and refills. */
   #windowRows(): number {
-    return this.#loaded - this.#waitingCount;
+    return this.#loaded - this.#waitingCount + this.#reserved;
   }
 
   /**
@@ -290,37 +294,43 @@ export class WebhookRunner {
   }
 
   /**
-   * Fans out (when dirty) and loads (when the window has room and rows may wait beyond scanFrom), in turns,
-   * so a long fan-out backlog never keeps loaded work from being sent. One sync runs at a time per webhook.
+   * Fans out (when dirty) and loads (when the window has room and rows may wait beyond scanFrom) in one store
+   * call, one batch at a time, so a long fan-out backlog never keeps loaded work from being sent. One sync runs
+   * at a time per webhook.
    */
   async #sync(): Promise<void> {
     try {
       while (!this.#stopped) {
-        let worked = false;
-        if (this.#dirty) {
-          this.#dirty = false;
-          worked = true;
-          const result = await this.store.fanOut({ limit: this.options.fanOutBatch, plain: this.#plain });
-          if (!result.held) {
-            this.#finish('lease-lost');
-            return;
-          }
-          this.#applyTarget(result.target);
-          if (!result.target.active) {
-            this.#finish('inactive');
-            return;
-          }
-          this.#plain = Object.keys(result.target.externalReferences).length === 0;
-          if (!result.caughtUp) this.#dirty = true;
-          if (result.fannedOut > 0) this.#scanExhausted = false;
+        const load = this.#wantsLoad();
+        if (!this.#dirty && !load) break;
+        const fanOut = this.#dirty;
+        this.#dirty = false;
+        // A fan-out may make new rows: load them in the same call when the window has room for a chunk (the
+        // load comes after the fan-out there), even if nothing was left to load before.
+        const space =
+          load || (fanOut && this.#windowRows() <= this.options.window / 2)
+            ? this.options.window - this.#windowRows()
+            : 0;
+        const result = await this.store.sync({
+          limit: fanOut ? this.options.fanOutBatch : 0,
+          plain: this.#plain,
+          afterId: this.#scanFrom,
+          space,
+        });
+        if (!result.held) {
+          this.#finish('lease-lost');
+          return;
         }
-        if (this.#wantsLoad()) {
-          worked = true;
-          const space = this.options.window - this.#windowRows();
-          const rows = await this.store.loadOpen(this.#scanFrom, space);
-          this.#accept(rows, space);
+        this.#applyTarget(result.target);
+        if (!result.target.active) {
+          this.#finish('inactive');
+          return;
         }
-        if (!worked) break;
+        this.#plain = Object.keys(result.target.externalReferences).length === 0;
+        if (fanOut && !result.caughtUp) this.#dirty = true;
+        if (result.fannedOut > 0) this.#scanExhausted = false;
+        // Loaded after the fan-out, under the same lock: the rows include the deliveries just made.
+        if (space > 0) this.#accept(result.rows, space);
         this.#syncFailures = 0;
         this.pump();
       }
@@ -354,15 +364,23 @@ export class WebhookRunner {
     if (limit > 0) this.#scanExhausted = rows.length < limit;
   }
 
+  /**
+   * Reloads an incomplete entity's next rows. A refill takes what room the window has left (at least the head):
+   * a backlog over many entities drains by refills, and unbounded ones would pull the whole backlog into memory
+   * (1 M pending over 10,000 entities peaked at 1.4 GB before this bound).
+   */
   #refill(entity: Entity): void {
     entity.state = 'refilling';
     const through = this.#scanFrom;
-    const work = this.store.loadEntity(entity.id, entity.missingFrom, through, this.options.refillBatch).then(
+    const limit = Math.max(1, Math.min(this.options.refillBatch, this.options.window - this.#windowRows()));
+    this.#reserved += limit;
+    const work = this.store.loadEntity(entity.id, entity.missingFrom, through, limit).then(
       (rows) => {
+        this.#reserved -= limit;
         if (this.#stopped) return;
         for (const row of rows) entity.queue.push(row);
         this.#loaded += rows.length;
-        if (rows.length >= this.options.refillBatch) {
+        if (rows.length >= limit) {
           entity.missingFrom = rows.at(-1)!.id + 1;
         } else if (through === this.#scanFrom) {
           entity.complete = true;
@@ -375,6 +393,7 @@ export class WebhookRunner {
       },
       (error: unknown) => {
         this.logger.warn({ err: error, webhookId: this.id }, 'delivery refill failed; retrying');
+        this.#reserved -= limit;
         setTimeout(() => {
           if (this.#stopped) return;
           entity.state = 'idle';
@@ -463,9 +482,37 @@ export class WebhookRunner {
         },
       );
     this.#attempts.add(work);
-    const forget = () => void this.#attempts.delete(work);
-    work.then(forget, forget); // the dispatcher's track() reports a failure
+    // The dispatcher's track() reports a failure. (Inline callbacks: a named closure per attempt costs a
+    // defineProperty under tsx's keepNames.)
+    work.then(
+      () => this.#attempts.delete(work),
+      () => this.#attempts.delete(work),
+    );
     this.hooks.track(work);
+  }
+
+  /** One line per attempt (SPEC §5); receiver failures are expected outcomes, logged at info. */
+  #logAttempt(
+    delivery: OpenDelivery,
+    attempt: number,
+    result: SendResult,
+    fields: Record<string, unknown>,
+  ): void {
+    if (!this.logger.isLevelEnabled('info')) return;
+    this.logger.info(
+      {
+        webhookId: this.id,
+        deliveryId: delivery.id,
+        changeVersion: formatChangeVersion(delivery.changeVersion),
+        entityId: delivery.entityId,
+        attempt,
+        statusCode: result.statusCode,
+        error: result.error,
+        durationMs: Math.round(result.durationMs),
+        ...fields,
+      },
+      'delivery attempt',
+    );
   }
 
   async #settle(entity: Entity, delivery: OpenDelivery, result: SendResult, startedAt: Date): Promise<void> {
@@ -482,30 +529,11 @@ export class WebhookRunner {
       error: result.error ?? null,
       responseBody: result.responseBody ?? null,
     };
-    // One line per attempt (SPEC §5); receiver failures are expected outcomes, logged at info.
-    const logAttempt = (fields: Record<string, unknown>) => {
-      if (!this.logger.isLevelEnabled('info')) return;
-      this.logger.info(
-        {
-          webhookId: this.id,
-          deliveryId: delivery.id,
-          changeVersion: formatChangeVersion(delivery.changeVersion),
-          entityId: delivery.entityId,
-          attempt,
-          statusCode: result.statusCode,
-          error: result.error,
-          durationMs: Math.round(result.durationMs),
-          ...fields,
-        },
-        'delivery attempt',
-      );
-    };
-
     if (outcome.type === 'delivered') {
       this.hooks.record({ ...base, result: 'Delivered', nextAttemptAt: null });
       const latencyMs = now - delivery.committedAt.getTime();
       this.hooks.observe('delivered', result.durationMs, latencyMs);
-      logAttempt({ outcome: 'delivered' });
+      this.#logAttempt(delivery, attempt, result, { outcome: 'delivered' });
       if (this.#stopped) return;
       entity.queue.shift();
       this.#loaded--;
@@ -522,7 +550,7 @@ export class WebhookRunner {
     if (outcome.type === 'retry' && decision?.type === 'retry') {
       this.hooks.record({ ...base, result: 'Failed', nextAttemptAt: new Date(decision.atMs) });
       this.hooks.observe('retry', result.durationMs);
-      logAttempt({
+      this.#logAttempt(delivery, attempt, result, {
         outcome: 'retry',
         ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
         nextAttemptAt: new Date(decision.atMs).toISOString(),
@@ -541,7 +569,7 @@ export class WebhookRunner {
     const label: AttemptOutcomeLabel = outcome.type === 'gone' ? 'gone' : 'exhausted';
     this.hooks.record({ ...base, result: 'Failed', nextAttemptAt: null });
     this.hooks.observe(label, result.durationMs);
-    logAttempt({ outcome: label });
+    this.#logAttempt(delivery, attempt, result, { outcome: label });
     if (this.#stopped) return;
     // Send nothing more, settle the bookkeeping, then disable; only then let the dispatcher release the
     // lease, so no other claim can pick the webhook up while it is still Enabled.

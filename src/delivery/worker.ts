@@ -14,12 +14,11 @@ import {
   abandonStoppedDeliveries,
   countWebhooksByStatus,
   DELIVERIES_CHANNEL,
-  fanOutChanges,
   loadEntityDeliveries,
-  loadOpenDeliveries,
   openDeliveryStats,
   recordAttempts,
   stopWebhook,
+  syncDeliveries,
   WEBHOOKS_CHANNEL,
 } from '../store/deliveries.ts';
 import {
@@ -83,8 +82,7 @@ export function dispatcherStore(db: Db): DispatcherStore {
           },
         }
       : {}),
-    fanOut: (params) => fanOutChanges(db, params),
-    loadOpen: (webhookId, afterId, limit) => loadOpenDeliveries(db, webhookId, afterId, limit),
+    sync: (params) => syncDeliveries(db, params),
     loadEntity: (webhookId, entityId, fromId, throughId, limit) =>
       loadEntityDeliveries(db, webhookId, entityId, fromId, throughId, limit),
     record: (records) => recordAttempts(db, records),

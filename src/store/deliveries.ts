@@ -45,7 +45,7 @@ export interface OpenDelivery {
   committedAt: Date;
 }
 
-export type FanOutResult =
+export type SyncResult =
   /** The webhook is gone or another worker owns its lease now: stop handling it. */
   | { held: false }
   | {
@@ -55,6 +55,8 @@ export type FanOutResult =
       fannedOut: number;
       /** False when the fan-out stopped at its limit and more changes wait. */
       caughtUp: boolean;
+      /** The open deliveries loaded (id > afterId, in id order, at most `space`). */
+      rows: OpenDelivery[];
     };
 
 interface TargetRow {
@@ -107,9 +109,6 @@ const TARGET_SELECT = `
          coalesce(lease_owner = $2, false) as held
     from webhooks where id = $1::uuid for update`;
 
-/** The event body, built once from the change as stored: {"changeType","data"} (SPEC §3). */
-const BODY_SQL = `'{"changeType":"' || change_type || '","data":' || data::text || '}'`;
-
 const toTarget = (t: TargetRow): DispatchTarget => ({
   id: t.id,
   tenantId: t.tenant_id,
@@ -123,62 +122,57 @@ const toTarget = (t: TargetRow): DispatchTarget => ({
   active: t.active,
 });
 
-/**
- * The fan-out of a webhook without externalReferences as one statement (its own transaction): lock and read
- * the webhook, move new changes into deliveries with bodies built in SQL, advance the cursor.
- */
-async function fanOutPlain(
-  db: Queryable,
-  webhookId: string,
-  owner: string,
-  limit: number,
-): Promise<FanOutResult> {
-  const rows = await db.query<TargetRow & { fanned_out: number }>(
-    `with w as (${TARGET_SELECT}
-     ), fresh as (
-       select c.version, c.change_type, c.entity_id, c.data, c.committed_at
-         from changes c join w on c.tenant_id = w.tenant_id and c.collection = w.collection
-        where w.held and w.active and c.version > w.cursor
-        order by c.version limit $3
-     ), inserted as (
-       insert into deliveries (webhook_id, change_version, change_type, entity_id, body, committed_at)
-       select $1::uuid, version, change_type, entity_id, ${BODY_SQL}, committed_at from fresh order by version
-       returning change_version
-     ), moved as (
-       update webhooks set delivery_cursor = (select max(change_version) from inserted)
-        where id = $1::uuid and exists (select 1 from inserted)
-     )
-     select w.*, (select count(*)::int from inserted) as fanned_out from w`,
-    [webhookId, owner, limit],
+/** What a sync asks for: fan out up to `limit` changes, then load up to `space` open deliveries above afterId. */
+export interface SyncParams {
+  webhookId: string;
+  owner: string;
+  limit: number;
+  /** The webhook is known to have no externalReferences (one call; pass false when unknown). */
+  plain: boolean;
+  afterId: number;
+  space: number;
+}
+
+type SyncRow = OpenRow & Omit<TargetRow, 'id' | 'cursor'> & { fanned_out: number };
+
+/** The sync of a webhook without externalReferences: one call of timehook_sync_deliveries (migration 000005). */
+async function syncPlain(db: Queryable, p: SyncParams): Promise<SyncResult> {
+  const rows = await db.query<SyncRow>(
+    'select * from timehook_sync_deliveries($1::uuid, $2, $3::int, $4::bigint, $5::int)',
+    [p.webhookId, p.owner, p.limit, p.afterId, p.space],
   );
   const t = rows[0];
   if (!t || !t.held) return { held: false };
-  return { held: true, target: toTarget(t), fannedOut: t.fanned_out, caughtUp: t.fanned_out < limit };
+  return {
+    held: true,
+    target: toTarget({ ...t, id: p.webhookId, cursor: 0 }),
+    fannedOut: t.fanned_out,
+    caughtUp: t.fanned_out < p.limit,
+    rows: rows.slice(1).map(toOpen),
+  };
 }
 
-/** The fan-out in a transaction, with bodies decorated in JS when the webhook asked for externalReferences. */
-async function fanOutDecorated(
-  db: Db,
-  webhookId: string,
-  owner: string,
-  limit: number,
-): Promise<FanOutResult> {
+/** The sync in a transaction, with bodies decorated in JS when the webhook asked for externalReferences. */
+async function syncDecorated(db: Db, p: SyncParams): Promise<SyncResult> {
   return db.transaction(async (tx) => {
-    const t = (await tx.query<TargetRow>(TARGET_SELECT, [webhookId, owner]))[0];
+    const t = (await tx.query<TargetRow>(TARGET_SELECT, [p.webhookId, p.owner]))[0];
     if (!t || !t.held) return { held: false };
-    if (!t.active) return { held: true, target: toTarget(t), fannedOut: 0, caughtUp: true };
-    const changes = await tx.query<{
-      version: number;
-      change_type: string;
-      entity_id: number;
-      data: string;
-      committed_at: Date;
-    }>(
-      `select version, change_type, entity_id, data::text as data, committed_at from changes
-        where tenant_id = $1 and collection = $2 and version > $3::bigint
-        order by version limit $4`,
-      [t.tenant_id, t.collection, t.cursor, limit],
-    );
+    if (!t.active) return { held: true, target: toTarget(t), fannedOut: 0, caughtUp: true, rows: [] };
+    const changes =
+      p.limit > 0
+        ? await tx.query<{
+            version: number;
+            change_type: string;
+            entity_id: number;
+            data: string;
+            committed_at: Date;
+          }>(
+            `select version, change_type, entity_id, data::text as data, committed_at from changes
+              where tenant_id = $1 and collection = $2 and version > $3::bigint
+              order by version limit $4`,
+            [t.tenant_id, t.collection, t.cursor, p.limit],
+          )
+        : [];
     if (changes.length > 0) {
       const events = await attachExternalReferencesToChanges(
         tx,
@@ -210,29 +204,31 @@ async function fanOutDecorated(
         changes.at(-1)!.version,
       ]);
     }
-    return { held: true, target: toTarget(t), fannedOut: changes.length, caughtUp: changes.length < limit };
+    // A later statement under the lock: it sees the rows just inserted and every earlier one.
+    const rows = p.space > 0 ? await loadOpenDeliveries(tx, p.webhookId, p.afterId, p.space) : [];
+    return {
+      held: true,
+      target: toTarget(t),
+      fannedOut: changes.length,
+      caughtUp: changes.length < p.limit,
+      rows,
+    };
   });
 }
 
 /**
- * The webhook owner's fan-out, atomically under the webhook row's lock: reads the webhook (state, keys),
- * checks that `owner` still holds its lease, and if it is active moves up to `limit` changes of its
- * collection above the cursor (and above created_version) into deliveries with their event bodies, advancing
- * the cursor. `plain` says the webhook is known to have no externalReferences (one statement instead of a
- * transaction; pass false when unknown).
+ * The webhook owner's sync, atomically under the webhook row's lock: reads the webhook (state, keys), checks
+ * that `owner` still holds its lease, and if it is active moves up to `limit` changes of its collection above
+ * the cursor (and above created_version) into deliveries with their event bodies, advancing the cursor; then
+ * loads up to `space` open deliveries with id > afterId, in id order (the new ones included).
  *
  * Every insert into a webhook's deliveries happens under that lock (here and in requestRedelivery), so a
  * webhook's delivery ids grow in commit order: a reader that has seen id N never later finds a new open
  * delivery of that webhook below N. A crash changes nothing or everything: the cursor and the deliveries
  * always agree, so no change is lost or duplicated by the fan-out.
  */
-export async function fanOutChanges(
-  db: Db,
-  params: { webhookId: string; owner: string; limit: number; plain: boolean },
-): Promise<FanOutResult> {
-  return params.plain
-    ? fanOutPlain(db, params.webhookId, params.owner, params.limit)
-    : fanOutDecorated(db, params.webhookId, params.owner, params.limit);
+export async function syncDeliveries(db: Db, params: SyncParams): Promise<SyncResult> {
+  return params.plain ? syncPlain(db, params) : syncDecorated(db, params);
 }
 
 /** Open deliveries of a webhook with id above afterId, in id order. */
@@ -303,44 +299,56 @@ export async function recordAttempts(db: Queryable, records: readonly AttemptRec
   for (const r of records) latest.set(r.deliveryId, r);
   const states = [...latest.values()];
   const failed = records.filter((r) => r.result === 'Failed');
-  await db.query(
-    `with attempts as (
-       insert into delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, error, response_body)
-       select * from unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::int[], $5::int[], $6::text[], $7::text[])
-       on conflict do nothing
-     )
-     update deliveries d
+  // Times travel as epoch milliseconds (float8): cheaper to write and to parse than timestamp text. The
+  // attempts CTE is left out when nothing failed (the common batch).
+  const update = `update deliveries d
         set status = u.status,
             attempt_count = greatest(d.attempt_count, u.attempt),
-            next_attempt_at = coalesce(u.next_at, d.next_attempt_at),
-            delivered_at = case when u.status = 'Delivered' then u.at end,
-            last_attempt_at = u.at,
+            next_attempt_at = coalesce(to_timestamp(u.next_at / 1000), d.next_attempt_at),
+            delivered_at = case when u.status = 'Delivered' then to_timestamp(u.at / 1000) end,
+            last_attempt_at = to_timestamp(u.at / 1000),
             last_duration_ms = u.duration_ms,
             last_status_code = u.status_code,
             last_error = u.error,
             last_response_body = u.response_body
-       from unnest($8::bigint[], $9::int[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::int[],
-                   $14::int[], $15::text[], $16::text[])
+       from unnest($1::bigint[], $2::int[], $3::text[], $4::float8[], $5::float8[], $6::int[], $7::int[],
+                   $8::text[], $9::text[])
          as u(id, attempt, status, next_at, at, duration_ms, status_code, error, response_body)
       where d.id = u.id
-        and ((u.status = 'Delivered' and d.status <> 'Delivered') or (u.status = 'Failed' and d.${OPEN}))`,
+        and ((u.status = 'Delivered' and d.status <> 'Delivered') or (u.status = 'Failed' and d.${OPEN}))`;
+  const params: unknown[] = [
+    states.map((r) => r.deliveryId),
+    states.map((r) => r.attempt),
+    states.map((r) => r.result),
+    states.map((r) => (r.result === 'Failed' ? (r.nextAttemptAt?.getTime() ?? null) : null)),
+    states.map((r) => r.at.getTime()),
+    states.map((r) => Math.round(r.durationMs)),
+    states.map((r) => r.statusCode),
+    states.map((r) => storable(r.error)),
+    states.map((r) => storable(r.responseBody)),
+  ];
+  if (failed.length === 0) {
+    await db.query(update, params);
+    return;
+  }
+  await db.query(
+    `with attempts as (
+       insert into delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, error, response_body)
+       select id, attempt, to_timestamp(at / 1000), duration_ms, status_code, error, response_body
+         from unnest($10::bigint[], $11::int[], $12::float8[], $13::int[], $14::int[], $15::text[], $16::text[])
+           as a(id, attempt, at, duration_ms, status_code, error, response_body)
+       on conflict do nothing
+     )
+     ${update}`,
     [
+      ...params,
       failed.map((r) => r.deliveryId),
       failed.map((r) => r.attempt),
-      failed.map((r) => r.at),
+      failed.map((r) => r.at.getTime()),
       failed.map((r) => Math.round(r.durationMs)),
       failed.map((r) => r.statusCode),
       failed.map((r) => storable(r.error)),
       failed.map((r) => storable(r.responseBody)),
-      states.map((r) => r.deliveryId),
-      states.map((r) => r.attempt),
-      states.map((r) => r.result),
-      states.map((r) => (r.result === 'Failed' ? r.nextAttemptAt : null)),
-      states.map((r) => r.at),
-      states.map((r) => Math.round(r.durationMs)),
-      states.map((r) => r.statusCode),
-      states.map((r) => storable(r.error)),
-      states.map((r) => storable(r.responseBody)),
     ],
   );
 }
@@ -587,7 +595,7 @@ export type RedeliveryResult =
  * Queues the event of a delivery again as a new Pending delivery of the same webhook (same body and
  * webhook-id, committed_at = now), behind that entity's open deliveries. The webhook must belong to the
  * tenant and be Enabled (not deleted, not past validUntil). Takes the webhook row's lock like the fan-out
- * (see fanOutAndLoad), and tells the workers on DELIVERIES_CHANNEL.
+ * (see syncDeliveries), and tells the workers on DELIVERIES_CHANNEL.
  */
 export async function requestRedelivery(
   db: Db,

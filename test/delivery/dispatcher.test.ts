@@ -7,11 +7,31 @@ import { describe, test } from 'node:test';
 import { Dispatcher, type DispatcherStore } from '../../src/delivery/dispatcher.ts';
 import type { SendRequest, SendResult } from '../../src/delivery/sender.ts';
 import { createLogger } from '../../src/log.ts';
-import type { AttemptRecord, OpenDelivery } from '../../src/store/deliveries.ts';
+import type { AttemptRecord, OpenDelivery, SyncResult } from '../../src/store/deliveries.ts';
 import { waitUntil } from '../helpers/receiver.ts';
 
 const WEBHOOK = '11111111-2222-3333-4444-555555555555';
 const KEY = `whsec_${randomBytes(32).toString('base64')}`;
+
+/** A fake store's answer to a sync: an active webhook, nothing fanned out, the given rows loaded. */
+const syncResult = (webhookId: string, rows: OpenDelivery[]): SyncResult => ({
+  held: true,
+  target: {
+    id: webhookId,
+    tenantId: 't',
+    collection: 'absences',
+    destinationUrl: 'http://receiver.test/hook',
+    externalReferences: {},
+    keyEncrypted: KEY,
+    previousKeyEncrypted: null,
+    previousKeyValidUntil: null,
+    validUntil: new Date(Date.now() + 3_600_000),
+    active: true,
+  },
+  fannedOut: 0,
+  caughtUp: true,
+  rows,
+});
 
 interface Fake {
   store: DispatcherStore;
@@ -57,27 +77,11 @@ function fakeStore(entities: number, versionsPerEntity: number): Fake {
         return fake.keepLease ? ids : [];
       },
       release: async () => undefined,
-      fanOut: async () => ({
-        held: true,
-        target: {
-          id: WEBHOOK,
-          tenantId: 't',
-          collection: 'absences',
-          destinationUrl: 'http://receiver.test/hook',
-          externalReferences: {},
-          keyEncrypted: KEY,
-          previousKeyEncrypted: null,
-          previousKeyValidUntil: null,
-          validUntil: new Date(Date.now() + 3_600_000),
-          active: true,
-        },
-        fannedOut: 0,
-        caughtUp: true,
-      }),
-      loadOpen: async (_w, afterId, limit) => {
+      sync: async ({ webhookId, afterId, space }) => {
         const open = new Set(fake.rows.map((r) => r.id));
         for (const r of fake.records) if (r.result === 'Delivered') open.delete(r.deliveryId);
-        return fake.rows.filter((r) => r.id > afterId && open.has(r.id)).slice(0, limit);
+        const loaded = fake.rows.filter((r) => r.id > afterId && open.has(r.id)).slice(0, space);
+        return syncResult(webhookId, loaded);
       },
       loadEntity: async (_w, entityId, fromId, throughId, limit) => {
         const delivered = new Set(
@@ -254,27 +258,13 @@ describe('Dispatcher fair share', () => {
           events.push(`release ${id}`);
         }
       },
-      fanOut: async ({ webhookId }) => ({
-        held: true,
-        target: {
-          id: webhookId,
-          tenantId: 't',
-          collection: 'absences',
-          destinationUrl: 'http://receiver.test/hook',
-          externalReferences: {},
-          keyEncrypted: KEY,
-          previousKeyEncrypted: null,
-          previousKeyValidUntil: null,
-          validUntil: new Date(Date.now() + 3_600_000),
-          active: true,
-        },
-        fannedOut: 0,
-        caughtUp: true,
-      }),
-      loadOpen: async (webhookId, afterId, limit) =>
-        rows(webhookId)
-          .filter((r) => r.id > afterId && !delivered.has(r.id))
-          .slice(0, limit),
+      sync: async ({ webhookId, afterId, space }) =>
+        syncResult(
+          webhookId,
+          rows(webhookId)
+            .filter((r) => r.id > afterId && !delivered.has(r.id))
+            .slice(0, space),
+        ),
       loadEntity: async () => [],
       record: async (records) => {
         for (const r of records) {

@@ -106,13 +106,14 @@ describe('answers and failures', () => {
 describe('the whole-attempt deadline', () => {
   test('does not count time spent waiting for a free connection to the origin', async () => {
     const slow = await startReceiver(async () => {
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
       return reply.ok();
     });
-    const sender = new Sender({ timeoutMs: 700, allowInsecure: true, classifyAddress });
+    // 600 ms of slack for a loaded machine; a wait that counted would add the whole second.
+    const sender = new Sender({ timeoutMs: 1_600, allowInsecure: true, classifyAddress });
     try {
-      // More requests than the pool has connections: the later ones wait ~400 ms for a connection, then
-      // take ~400 ms themselves — over the deadline if the wait counted.
+      // More requests than the pool has connections: the later ones wait ~1 s for a connection, then take
+      // ~1 s themselves — over the deadline if the wait counted.
       const results = await Promise.all(Array.from({ length: 300 }, () => post(sender, slow.url('/slow'))));
       const failed = results.filter((r) => r.statusCode !== 200).map((r) => r.error);
       assert.deepEqual(failed, []);

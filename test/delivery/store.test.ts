@@ -7,13 +7,13 @@ import { after, describe, test } from 'node:test';
 import { appendChanges, pruneChanges, type NewChange } from '../../src/store/changes.ts';
 import {
   abandonStoppedDeliveries,
-  fanOutChanges,
   findDelivery,
   listDeliveries,
   loadOpenDeliveries,
   pruneDeliveries,
   recordAttempts,
   requestRedelivery,
+  syncDeliveries,
   type AttemptRecord,
 } from '../../src/store/deliveries.ts';
 import {
@@ -148,18 +148,24 @@ describe('fan-out', () => {
         { ...absenceChange(2, 2), changeType: 'Delete' },
       ]);
 
-      const first = await fanOutChanges(db, { webhookId: id, owner: 'fan', limit: 3, plain });
+      const sync = (owner: string, space: number) =>
+        syncDeliveries(db, { webhookId: id, owner, limit: 3, plain, afterId: 0, space });
+      const first = await sync('fan', 0);
       assert.ok(first.held);
       assert.equal(first.fannedOut, 3);
       assert.equal(first.caughtUp, false);
-      const second = await fanOutChanges(db, { webhookId: id, owner: 'fan', limit: 3, plain });
+      assert.deepEqual(first.rows, []);
+      // The load runs after the fan-out: it returns the rows made by the same call.
+      const second = await sync('fan', 100);
       assert.ok(second.held);
       assert.equal(second.fannedOut, 1);
       assert.equal(second.caughtUp, true);
-      const again = await fanOutChanges(db, { webhookId: id, owner: 'fan', limit: 3, plain });
+      const again = await sync('fan', 2);
       assert.ok(again.held && again.fannedOut === 0);
+      assert.deepEqual(again.rows, second.rows.slice(0, 2));
 
       const open = await loadOpenDeliveries(db, id, 0, 100);
+      assert.deepEqual(second.rows, open);
       assert.deepEqual(
         open.map((d) => [d.entityId, d.changeType]),
         [
@@ -183,13 +189,78 @@ describe('fan-out', () => {
       );
 
       // Another owner is refused.
-      assert.deepEqual(await fanOutChanges(db, { webhookId: id, owner: 'someone-else', limit: 3, plain }), {
-        held: false,
-      });
+      assert.deepEqual(await sync('someone-else', 100), { held: false });
       await releaseWebhookLeases(db, 'fan');
     });
   }
 });
+
+test(
+  'a sync that waited for the webhook lock loads a delivery committed during the wait',
+  {
+    skip:
+      !process.env.DATABASE_URL && 'PostgreSQL only: the embedded store has one session, so nothing waits',
+  },
+  async () => {
+    const tenant = newTenant();
+    const id = await newWebhook(tenant);
+    await claimWebhookLeases(db, 'race', 60_000, 1_000);
+    await write(tenant, [absenceChange(1)]);
+    const first = await syncDeliveries(db, {
+      webhookId: id,
+      owner: 'race',
+      limit: 100,
+      plain: true,
+      afterId: 0,
+      space: 100,
+    });
+    assert.ok(first.held && first.rows.length === 1);
+    await write(tenant, [absenceChange(2)]);
+
+    // A redelivery holds the webhook's lock while the sync starts (as requestRedelivery does).
+    let commit!: () => void;
+    const held = new Promise<void>((resolve) => (commit = resolve));
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+    const redelivery = db.transaction(async (tx) => {
+      await tx.query('select 1 from webhooks where id = $1::uuid for update', [id]);
+      const rows = await tx.query<{ id: number }>(
+        `insert into deliveries (webhook_id, change_version, change_type, entity_id, body, committed_at, redelivery_of)
+         select webhook_id, change_version, change_type, entity_id, body, now(), id from deliveries
+          where id = $1::bigint returning id`,
+        [first.rows[0]!.id],
+      );
+      locked();
+      await held;
+      return rows[0]!.id;
+    });
+    await lockTaken;
+    const syncing = syncDeliveries(db, {
+      webhookId: id,
+      owner: 'race',
+      limit: 100,
+      plain: true,
+      afterId: first.rows[0]!.id,
+      space: 100,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the sync is now waiting for the lock
+    commit();
+    const redeliveredId = await redelivery;
+    const second = await syncing;
+    assert.ok(second.held);
+    assert.equal(second.fannedOut, 1);
+    // The redelivery's id is below the new delivery's; a load from the sync's start snapshot would miss it.
+    assert.deepEqual(
+      second.rows.map((r) => [r.changeVersion, r.id > redeliveredId]),
+      [
+        [first.rows[0]!.changeVersion, false],
+        [second.rows[1]!.changeVersion, true],
+      ],
+    );
+    assert.equal(second.rows[0]!.id, redeliveredId);
+    await releaseWebhookLeases(db, 'race');
+  },
+);
 
 describe('bookkeeping', () => {
   async function openDeliveries(n: number) {
@@ -201,7 +272,7 @@ describe('bookkeeping', () => {
       tenant,
       Array.from({ length: n }, (_, i) => absenceChange(i + 1)),
     );
-    await fanOutChanges(db, { webhookId: id, owner: 'bk', limit: 100, plain: true });
+    await syncDeliveries(db, { webhookId: id, owner: 'bk', limit: 100, plain: true, afterId: 0, space: 0 });
     await releaseWebhookLeases(db, 'bk');
     return { tenant, id, open: await loadOpenDeliveries(db, id, 0, 100) };
   }
@@ -281,7 +352,7 @@ describe('delivery log by entity', () => {
       tenant,
       Array.from({ length: 12 }, (_, i) => absenceChange(1 + (i % 3), i)),
     );
-    await fanOutChanges(db, { webhookId: id, owner: 'log', limit: 100, plain: true });
+    await syncDeliveries(db, { webhookId: id, owner: 'log', limit: 100, plain: true, afterId: 0, space: 0 });
     await releaseWebhookLeases(db, 'log');
     const all = (await listDeliveries(db, id, { limit: 100 })).records;
     const expected = all.filter((d) => d.entityId === 2).map((d) => d.id);
@@ -334,7 +405,14 @@ describe('pruning the change log', () => {
     while ((await pruneChanges(db, cutoff, 1_000)) === 1_000);
     assert.equal(await left(), 2, 'not fanned out yet: kept');
     await claimWebhookLeases(db, 'prune', 60_000, 1_000);
-    await fanOutChanges(db, { webhookId: id, owner: 'prune', limit: 100, plain: true });
+    await syncDeliveries(db, {
+      webhookId: id,
+      owner: 'prune',
+      limit: 100,
+      plain: true,
+      afterId: 0,
+      space: 0,
+    });
     await releaseWebhookLeases(db, 'prune');
     while ((await pruneChanges(db, cutoff, 1_000)) === 1_000);
     assert.equal(await left(), 0, 'in deliveries now: pruned');
