@@ -71,6 +71,18 @@ export function acquireDataDirLock(dataDir: string): () => void {
 
 const PARSERS = { [types.INT8]: (value: string) => Number(value) };
 
+/**
+ * PGlite's start flags plus a 16 MB buffer pool instead of the 128 MB initdb writes to postgresql.conf.
+ * PostgreSQL's shared memory is an anonymous mmap, which Emscripten serves from the WASM heap and zero-fills,
+ * so the whole pool is resident from the start, and WASM memory never shrinks. Measured through openStore
+ * (2-core machine, Node v20.20.2, PGlite 0.5.17): idle 378-392 MB -> 263-277 MB; after writing 200k rows of
+ * 600 bytes and paging through them, 420-438 MB -> 299-311 MB. CPU time of bulk inserts, 1,000-insert
+ * transactions, single-row updates and paged reads stayed within run-to-run noise (about 10%): the data
+ * files sit in the OS page cache, so a buffer miss costs one read(), not a disk seek.
+ * The -c flag overrides postgresql.conf, so existing data directories get it too.
+ */
+const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
+
 class PgliteDb implements Db {
   readonly kind = 'pglite' as const;
   readonly #mutex = new Mutex();
@@ -130,14 +142,18 @@ class PgliteDb implements Db {
 /** Opens PGlite on dataDir (created if missing), or in memory when dataDir is undefined (tests). */
 export async function openPgliteDb(dataDir: string | undefined): Promise<Db> {
   if (dataDir === undefined) {
-    const pg = await PGlite.create({ parsers: PARSERS });
+    const pg = await PGlite.create({ parsers: PARSERS, startParams: START_PARAMS });
     return new PgliteDb(pg, () => undefined);
   }
   const dir = resolve(dataDir);
   mkdirSync(dir, { recursive: true });
   const release = acquireDataDirLock(dir);
   try {
-    const pg = await PGlite.create({ dataDir: join(dir, 'pgdata'), parsers: PARSERS });
+    const pg = await PGlite.create({
+      dataDir: join(dir, 'pgdata'),
+      parsers: PARSERS,
+      startParams: START_PARAMS,
+    });
     return new PgliteDb(pg, release);
   } catch (error) {
     release();
