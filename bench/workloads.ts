@@ -390,6 +390,7 @@ const ENTITY_BASE: Record<string, number> = {
   probe: 9_000_000,
 };
 let probeCount = 0;
+const PROBE_IDLE_CHANGES = 5;
 
 // ---------------------------------------------------------------------------------------------- workloads
 
@@ -428,26 +429,49 @@ export async function ingest(bench: Bench): Promise<WorkloadResult> {
   };
 }
 
-/** Is anything delivered at all? One webhook, one change, a few seconds. */
-export async function probeDelivery(bench: Bench): Promise<{ ok: boolean; latencyMs?: number }> {
+/**
+ * The delivery probe: a new webhook and one change (proves that events flow at all; its latency includes
+ * the lease claim of the new webhook), then PROBE_IDLE_CHANGES more changes to it 200 ms apart on the otherwise
+ * idle service: their median commit-to-receipt is the idle latency.
+ */
+export async function probeDelivery(
+  bench: Bench,
+): Promise<{ ok: boolean; firstMs?: number; idleMs?: number[] }> {
   const receiver = bench.receivers[0]!;
   await receiver.reset();
   const hook: Hook = { receiver, port: 0, path: `/probe/${probeCount++}` };
-  try {
-    await createHooks(bench, [hook]);
-    const written = new Written();
-    const write = await bench.api.writeBatch([[ENTITY_BASE.probe! + probeCount, probeCount]]);
-    written.add(ENTITY_BASE.probe! + probeCount, write.versions[0]!, write);
+  const written = new Written();
+  const arrivals = async (count: number): Promise<Float64Array | undefined> => {
     const deadline = Date.now() + bench.settings.probeMs;
     while (Date.now() < deadline) {
-      if ((await receiver.counts()).firsts > 0) {
+      if ((await receiver.counts()).firsts >= count) {
         const paths = (await reports([receiver], true)).filter((p) => p.path === hook.path);
-        const latency = latencies(paths, written, 'committedAt');
-        return { ok: true, latencyMs: latency[0] };
+        return latencies(paths, written, 'committedAt');
       }
-      await sleep(50);
+      await sleep(20);
     }
-    return { ok: false };
+    return undefined;
+  };
+  try {
+    await createHooks(bench, [hook]);
+    const entity = ENTITY_BASE.probe! + probeCount * 100;
+    let round = 0;
+    const writeOne = async () => {
+      const write = await bench.api.writeBatch([[entity, round++]]);
+      written.add(entity, write.versions[0]!, write);
+    };
+    await writeOne();
+    const first = await arrivals(1);
+    if (!first) return { ok: false };
+    const idle: number[] = [];
+    for (let i = 0; i < PROBE_IDLE_CHANGES; i++) {
+      await sleep(200);
+      await writeOne();
+      const all = await arrivals(2 + i);
+      if (!all) return { ok: false };
+      idle.push(all.at(-1)!);
+    }
+    return { ok: true, firstMs: first[0]!, idleMs: idle };
   } finally {
     await deleteHooks(bench, [hook]);
     await receiver.reset();
