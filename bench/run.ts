@@ -57,6 +57,7 @@ const USAGE = `Usage: npm run bench -- [--quick] [--store embedded|postgres|both
   --only       workloads to run: 1 ingest, 2 throughput, 3 fan-out, 4 latency, 5 isolation, 6 backlog, 7 scale-out
   --cpu-prof   run the service with node --cpu-prof; profiles and a summary go to bench/results/profiles/
   --env        KEY=VALUE for the service (repeatable), for experiments; recorded with the results
+  --latency-rate  changes/s of workloads 4 and 5 instead of 1,000 (quick: 200), to measure below saturation
   --pg-url     PostgreSQL to create the scratch database on (default postgres://postgres@127.0.0.1:5432/postgres,
                or BENCH_DATABASE_URL)`;
 
@@ -67,6 +68,7 @@ interface Options {
   only: Set<number>;
   cpuProf: boolean;
   pgUrl: string;
+  latencyRate: number | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -79,6 +81,7 @@ function parseOptions(argv: string[]): Options {
       'cpu-prof': { type: 'boolean', default: false },
       'pg-url': { type: 'string' },
       env: { type: 'string', multiple: true, default: [] },
+      'latency-rate': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -107,8 +110,15 @@ function parseOptions(argv: string[]): Options {
     if (!match) throw new Error(`--env takes KEY=VALUE, not ${pair}`);
     env[match[1]!] = match[2]!;
   }
+  const latencyRate = values['latency-rate'] === undefined ? undefined : Number(values['latency-rate']);
+  if (latencyRate !== undefined && !(Number.isInteger(latencyRate) && latencyRate >= 10)) {
+    throw new Error(
+      `--latency-rate takes a whole number of changes per second (10 or more), not ${values['latency-rate']}`,
+    );
+  }
   return {
     quick: values.quick,
+    latencyRate,
     env,
     stores,
     only,
@@ -294,6 +304,7 @@ function profileSummaries(dir: string): ProfileSummary[] {
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   const settings = settingsFor(options.quick, undefined);
+  if (options.latencyRate !== undefined) settings.latency.rate = options.latencyRate;
   const started = Date.now();
   // A hard stop for the whole run, whatever happens inside it.
   const limitMs = options.quick ? 10 * 60_000 : 4 * 60 * 60_000;
