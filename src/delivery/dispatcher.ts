@@ -44,7 +44,9 @@
 // starves the other.
 //
 // Memory. A runner loads a window of open deliveries in id order (scanFrom = the highest id seen), in chunks
-// of at least half a window. If slots are free and nothing is ready while the window is too full to load
+// of at least half a window; its window is an equal share of the worker's total (totalWindow, 100,000 rows),
+// between 64 and `window` (1,000) rows, so a worker with thousands of webhooks does not hold thousands of
+// full windows. If slots are free and nothing is ready while the window is too full to load
 // (it holds events queued behind entities that wait for a retry or are being sent), those tails are dropped
 // and the entity is marked incomplete; it is refilled from the store (by entity, id >= missingFrom) when its
 // head is acknowledged. Memory is bounded by the window plus one head per waiting entity, and a failing or
@@ -120,7 +122,10 @@ export interface DispatcherOptions {
   /** At most this many webhooks per worker, whatever its fair share. */
   maxWebhooks?: number;
   fanOutBatch?: number;
+  /** Open deliveries one runner holds in memory at most. */
   window?: number;
+  /** Open deliveries all runners of this worker hold at most (each gets an equal share, within limits). */
+  totalWindow?: number;
   refillBatch?: number;
   /** Sending pauses while more attempt records than this wait to be written. */
   maxUnrecorded?: number;
@@ -139,6 +144,8 @@ export interface DispatcherDeps {
 }
 
 const ABANDON_BATCH = 10_000;
+/** The smallest window a runner gets, however many share the worker's total. */
+const MIN_WINDOW = 64;
 
 export class Dispatcher {
   readonly workerId: string;
@@ -178,6 +185,7 @@ export class Dispatcher {
       maxWebhooks: o.maxWebhooks ?? Number.POSITIVE_INFINITY,
       fanOutBatch: o.fanOutBatch ?? 1_000,
       window: o.window ?? 1_000,
+      totalWindow: o.totalWindow ?? 100_000,
       refillBatch: o.refillBatch ?? 100,
       maxUnrecorded: o.maxUnrecorded ?? 20_000,
     };
@@ -186,7 +194,6 @@ export class Dispatcher {
       maxInFlight: this.#options.maxInFlightPerWebhook,
       userAgent: this.#options.userAgent,
       fanOutBatch: this.#options.fanOutBatch,
-      window: this.#options.window,
       refillBatch: this.#options.refillBatch,
     };
     this.#flusher = new Flusher(
@@ -445,6 +452,7 @@ export class Dispatcher {
           await this.#flusher.drain();
         },
         mayStartAttempts: () => !this.#stopping && this.#flusher.backlog < this.#options.maxUnrecorded,
+        window: () => this.#windowPerRunner(),
         decryptKey: (sealed) => this.deps.decryptKey(sealed),
         observe: (outcome, durationMs, latencyMs) =>
           this.deps.observer.attempt(outcome, durationMs, latencyMs),
@@ -469,6 +477,16 @@ export class Dispatcher {
     const tenantRunners = this.#byTenant.get(runner.tenantId);
     tenantRunners?.delete(runner);
     if (tenantRunners?.size === 0) this.#byTenant.delete(runner.tenantId);
+  }
+
+  /**
+   * A runner's window: an equal share of the worker's total, at least MIN_WINDOW (enough to keep its in-flight
+   * slots busy) and at most `window`. Memory then stays near totalWindow rows whether a worker holds one
+   * webhook or thousands; a runner above a shrunken share just loads nothing until it is below half of it.
+   */
+  #windowPerRunner(): number {
+    const share = Math.floor(this.#options.totalWindow / Math.max(1, this.#runners.size));
+    return Math.min(this.#options.window, Math.max(MIN_WINDOW, share));
   }
 
   #onRunnerStopped(runner: WebhookRunner, why: 'inactive' | 'lease-lost' | 'disabled'): void {

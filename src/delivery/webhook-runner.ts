@@ -34,6 +34,8 @@ export interface RunnerHooks {
   flushed(): Promise<void>;
   /** False while the bookkeeping backlog is too long: start no new attempts. */
   mayStartAttempts(): boolean;
+  /** Open deliveries this runner may hold in memory now (its share of the worker's total). */
+  window(): number;
   decryptKey(sealed: string): string;
   /** Counts an attempt; latencyMs (commit → acknowledgement) is set for a delivered one. */
   observe(outcome: AttemptOutcomeLabel, durationMs: number, latencyMs?: number): void;
@@ -49,8 +51,6 @@ export interface RunnerOptions {
   userAgent: string;
   /** Changes moved into deliveries per transaction. */
   fanOutBatch: number;
-  /** Open deliveries held in memory (besides one head per waiting entity). */
-  window: number;
   /** Rows read per entity refill. */
   refillBatch: number;
 }
@@ -264,7 +264,7 @@ export class WebhookRunner {
    * least half a window, not one statement per acknowledged event.
    */
   #wantsLoad(): boolean {
-    return !this.#scanExhausted && this.#windowRows() <= this.options.window / 2;
+    return !this.#scanExhausted && this.#windowRows() <= this.hooks.window() / 2;
   }
 
   #maybeLoad(): void {
@@ -308,8 +308,8 @@ export class WebhookRunner {
         // A fan-out may make new rows: load them in the same call when the window has room for a chunk (the
         // load comes after the fan-out there), even if nothing was left to load before.
         const space =
-          load || (fanOut && this.#windowRows() <= this.options.window / 2)
-            ? this.options.window - this.#windowRows()
+          load || (fanOut && this.#windowRows() <= this.hooks.window() / 2)
+            ? this.hooks.window() - this.#windowRows()
             : 0;
         const result = await this.store.sync({
           limit: fanOut ? this.options.fanOutBatch : 0,
@@ -372,7 +372,7 @@ export class WebhookRunner {
   #refill(entity: Entity): void {
     entity.state = 'refilling';
     const through = this.#scanFrom;
-    const limit = Math.max(1, Math.min(this.options.refillBatch, this.options.window - this.#windowRows()));
+    const limit = Math.max(1, Math.min(this.options.refillBatch, this.hooks.window() - this.#windowRows()));
     this.#reserved += limit;
     const work = this.store.loadEntity(entity.id, entity.missingFrom, through, limit).then(
       (rows) => {

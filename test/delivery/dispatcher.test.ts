@@ -278,6 +278,47 @@ describe('Dispatcher fair share', () => {
     return { store, owner, census, events, delivered, ids };
   }
 
+  test('the runners share one in-memory window: each loads at most totalWindow / runners', async () => {
+    const shared = sharedStore(4, 300);
+    const spaces: number[] = [];
+    const store = shared.store;
+    const counting: DispatcherStore = {
+      ...store,
+      sync: (params) => {
+        spaces.push(params.space);
+        return store.sync(params);
+      },
+    };
+    const { sent, send } = fakeSender(() => 200, 1);
+    const d = new Dispatcher({
+      store: counting,
+      send,
+      decryptKey: (sealed) => sealed,
+      logger: createLogger('silent'),
+      observer: { attempt: () => undefined },
+      options: {
+        retryScheduleMs: [5],
+        maxInFlightPerWebhook: 4,
+        leaseTtlMs: 30_000,
+        userAgent: 'Timehook/test',
+        window: 1_000,
+        totalWindow: 400,
+      },
+    });
+    await d.start();
+    try {
+      await waitUntil(() => sent.length === 1_200, 10_000, 'every delivery sent');
+      assert.equal(d.webhookIds.length, 4);
+      // 400 / 4 runners = 100 rows each (a runner's first sync may come before all four exist), so each
+      // webhook's 300 deliveries are loaded in several pieces.
+      const later = spaces.slice(4).filter((space) => space > 0);
+      assert.ok(later.length >= 4, `${later.length} later loads`);
+      assert.ok(Math.max(...later) <= 100, `loads of ${Math.max(...later)} rows`);
+    } finally {
+      await d.stop();
+    }
+  });
+
   test('claims at most ceil(webhooks / live workers), and hands the surplus over only after its attempts are recorded', async () => {
     const shared = sharedStore(4, 30);
     shared.census.liveWorkers = 2;
