@@ -36,6 +36,25 @@ const PEOPLE = [1, 42, MAX_ID];
 const ABSENCE_DEFINITIONS = [7, 8];
 const SHIFT_DEFINITIONS = [3];
 
+/** An absence linking to person 1 and definition 7 (tenantWithLinks), with `overrides`. */
+const draft = (overrides: Partial<AbsenceBody> & { id: number }): AbsenceBody => ({
+  person: { id: 1 },
+  resultingAbsenceDefinition: { id: 7 },
+  requestedAbsenceDefinition: null,
+  shiftDefinition: null,
+  date: '2026-03-01',
+  startTimeInMinutes: 0,
+  durationInMinutes: 60,
+  calculatedDurationInMinutes: 60,
+  dayPart: 'Unknown',
+  request: null,
+  status: 'Manual',
+  approvalLevel: 'Approved',
+  isLocked: false,
+  periodType: 'Day',
+  ...overrides,
+});
+
 async function tenantWithLinks(): Promise<string> {
   const tenant = newTenant();
   await ensureTenant(db, tenant);
@@ -151,26 +170,8 @@ describe('the absence write path', () => {
 
   test('a moved absence records where it was, a delete its stored date and person, after the upserts', async () => {
     const tenant = await tenantWithLinks();
-    const base = {
-      resultingAbsenceDefinition: { id: 7 },
-      requestedAbsenceDefinition: null,
-      shiftDefinition: null,
-      startTimeInMinutes: 0,
-      durationInMinutes: 60,
-      calculatedDurationInMinutes: 60,
-      dayPart: 'Unknown',
-      request: null,
-      status: 'Manual',
-      approvalLevel: 'Approved',
-      isLocked: false,
-      periodType: 'Day',
-    } as const;
-    const a = (id: number, date: string, person: number): AbsenceDraft => ({
-      id,
-      person: { id: person },
-      date,
-      ...base,
-    });
+    const a = (id: number, date: string, person: number): AbsenceDraft =>
+      draft({ id, date, person: { id: person } });
     const first = await applyAbsenceBatch(
       db,
       tenant,
@@ -212,23 +213,7 @@ describe('the absence write path', () => {
 
   test('relinking a stored absence to a person that does not exist is UnknownLink, and nothing is written', async () => {
     const tenant = await tenantWithLinks();
-    const stored: AbsenceDraft = {
-      id: 5,
-      person: { id: 1 },
-      resultingAbsenceDefinition: { id: 7 },
-      requestedAbsenceDefinition: null,
-      shiftDefinition: null,
-      date: '2026-03-01',
-      startTimeInMinutes: 0,
-      durationInMinutes: 60,
-      calculatedDurationInMinutes: 60,
-      dayPart: 'Unknown',
-      request: null,
-      status: 'Manual',
-      approvalLevel: 'Approved',
-      isLocked: false,
-      periodType: 'Day',
-    };
+    const stored = draft({ id: 5 });
     await applyAbsenceBatch(db, tenant, [stored], []);
     const before = await currentVersion(db, tenant);
     await assert.rejects(
@@ -252,23 +237,15 @@ describe('the absence write path', () => {
       PERIOD_TYPES.length,
     );
     const bodies = Array.from({ length: count }, (_, i) =>
-      canonicalAbsence({
-        id: 100 + i,
-        person: { id: 1 },
-        resultingAbsenceDefinition: { id: 7 },
-        requestedAbsenceDefinition: null,
-        shiftDefinition: null,
-        date: '2026-04-01',
-        startTimeInMinutes: 0,
-        durationInMinutes: 0,
-        calculatedDurationInMinutes: 0,
-        dayPart: DAY_PARTS[i % DAY_PARTS.length]!,
-        request: null,
-        status: ABSENCE_STATUSES[i % ABSENCE_STATUSES.length]!,
-        approvalLevel: APPROVAL_LEVELS[i % APPROVAL_LEVELS.length]!,
-        isLocked: false,
-        periodType: PERIOD_TYPES[i % PERIOD_TYPES.length]!,
-      }),
+      canonicalAbsence(
+        draft({
+          id: 100 + i,
+          dayPart: DAY_PARTS[i % DAY_PARTS.length]!,
+          status: ABSENCE_STATUSES[i % ABSENCE_STATUSES.length]!,
+          approvalLevel: APPROVAL_LEVELS[i % APPROVAL_LEVELS.length]!,
+          periodType: PERIOD_TYPES[i % PERIOD_TYPES.length]!,
+        }),
+      ),
     );
     const before = await currentVersion(db, tenant);
     assert.equal((await applyAbsenceBatch(db, tenant, bodies, [])).upserted, count);
@@ -280,23 +257,9 @@ describe('the absence write path', () => {
 
   test('a value the table does not accept fails the whole write, so no change data is built from it', async () => {
     const tenant = await tenantWithLinks();
-    const body = canonicalAbsence({
-      id: 200,
-      person: { id: 1 },
-      resultingAbsenceDefinition: { id: 7 },
-      requestedAbsenceDefinition: null,
-      shiftDefinition: null,
-      date: '2026-04-01',
-      startTimeInMinutes: 0,
-      durationInMinutes: 0,
-      calculatedDurationInMinutes: 0,
-      dayPart: 'First',
-      request: null,
-      status: 'Manual","isLocked":true,"x":"' as AbsenceBody['status'],
-      approvalLevel: 'Approved',
-      isLocked: false,
-      periodType: 'Day',
-    });
+    const body = canonicalAbsence(
+      draft({ id: 200, dayPart: 'First', status: 'Manual","isLocked":true,"x":"' as AbsenceBody['status'] }),
+    );
     const before = await currentVersion(db, tenant);
     await assert.rejects(writeAbsences(db, tenant, encodeAbsenceWrites([body], [])), /absences_status/);
     assert.equal(await currentVersion(db, tenant), before);
