@@ -299,6 +299,14 @@ function failure(error: unknown, durationMs: number, timeoutMs: number): SendRes
 
 const deadlineError = () => new DOMException('deadline', 'TimeoutError');
 
+/**
+ * The abort waits one turn of the event loop (setImmediate runs after I/O), so an answer that arrived while
+ * the loop was busy is read before the deadline is declared missed. Module functions, not closures: nothing
+ * is allocated per attempt for a deadline that almost never fires.
+ */
+const expire = (attempt: Attempt) => attempt.expire();
+const onDeadline = (attempt: Attempt) => setImmediate(expire, attempt);
+
 /** Raised (by us, inside undici) to stop reading an answer body beyond RESPONSE_BODY_DRAIN_BYTES. */
 class BodyTooLargeError extends Error {}
 
@@ -323,22 +331,15 @@ class Attempt implements Dispatcher.DispatchHandler {
     private readonly timeoutMs: number,
     private readonly resolve: (result: SendResult) => void,
   ) {
-    this.#timer = setTimeout(this.#onDeadline, timeoutMs);
+    this.#timer = setTimeout(onDeadline, timeoutMs, this);
   }
 
-  /**
-   * The abort waits one turn of the event loop (setImmediate runs after I/O), so an answer that arrived while
-   * the loop was busy is read before the deadline is declared missed.
-   */
-  readonly #onDeadline = (): void => {
-    setImmediate(this.#abortAtDeadline);
-  };
-
-  readonly #abortAtDeadline = (): void => {
+  /** The deadline passed (and the event loop has read what arrived meanwhile): abort unless settled. */
+  expire(): void {
     if (this.#settled) return;
     this.#timedOut = true;
     this.#controller?.abort(deadlineError());
-  };
+  }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;

@@ -264,7 +264,14 @@ export class WebhookRunner {
    * least half a window, not one statement per acknowledged event.
    */
   #wantsLoad(): boolean {
-    return !this.#scanExhausted && this.#windowRows() <= this.hooks.window() / 2;
+    return !this.#scanExhausted && this.#roomToLoad() > 0;
+  }
+
+  /** The window's free rows when it is at most half full (a load worth a statement), else 0. */
+  #roomToLoad(): number {
+    const window = this.hooks.window();
+    const rows = this.#windowRows();
+    return rows <= window / 2 ? window - rows : 0;
   }
 
   #maybeLoad(): void {
@@ -301,16 +308,13 @@ export class WebhookRunner {
   async #sync(): Promise<void> {
     try {
       while (!this.#stopped) {
-        const load = this.#wantsLoad();
-        if (!this.#dirty && !load) break;
         const fanOut = this.#dirty;
-        this.#dirty = false;
+        const room = this.#roomToLoad();
         // A fan-out may make new rows: load them in the same call when the window has room for a chunk (the
         // load comes after the fan-out there), even if nothing was left to load before.
-        const space =
-          load || (fanOut && this.#windowRows() <= this.hooks.window() / 2)
-            ? this.hooks.window() - this.#windowRows()
-            : 0;
+        const space = fanOut || !this.#scanExhausted ? room : 0;
+        if (!fanOut && space === 0) break;
+        this.#dirty = false;
         const result = await this.store.sync({
           limit: fanOut ? this.options.fanOutBatch : 0,
           plain: this.#plain,

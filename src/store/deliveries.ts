@@ -286,6 +286,26 @@ const storable = (text: string | null): string | null =>
   text === null ? null : text.replaceAll('\u0000', '');
 
 /**
+ * The delivery states of recordAttempts ($1–$9, one element per delivery). Times travel as epoch milliseconds
+ * (float8): cheaper to write and to parse than timestamp text.
+ */
+const RECORD_STATES = `update deliveries d
+    set status = u.status,
+        attempt_count = greatest(d.attempt_count, u.attempt),
+        next_attempt_at = coalesce(to_timestamp(u.next_at / 1000), d.next_attempt_at),
+        delivered_at = case when u.status = 'Delivered' then to_timestamp(u.at / 1000) end,
+        last_attempt_at = to_timestamp(u.at / 1000),
+        last_duration_ms = u.duration_ms,
+        last_status_code = u.status_code,
+        last_error = u.error,
+        last_response_body = u.response_body
+   from unnest($1::bigint[], $2::int[], $3::text[], $4::float8[], $5::float8[], $6::int[], $7::int[],
+               $8::text[], $9::text[])
+     as u(id, attempt, status, next_at, at, duration_ms, status_code, error, response_body)
+  where d.id = u.id
+    and ((u.status = 'Delivered' and d.status <> 'Delivered') or (u.status = 'Failed' and d.${OPEN}))`;
+
+/**
  * Records a batch of attempts and the resulting delivery states in one statement. Several records of one
  * delivery may be in a batch (the last one wins for its state). Each delivery keeps its latest attempt in its
  * row; failed attempts are also appended to delivery_attempts (a first-try success writes no attempt row).
@@ -299,23 +319,6 @@ export async function recordAttempts(db: Queryable, records: readonly AttemptRec
   for (const r of records) latest.set(r.deliveryId, r);
   const states = [...latest.values()];
   const failed = records.filter((r) => r.result === 'Failed');
-  // Times travel as epoch milliseconds (float8): cheaper to write and to parse than timestamp text. The
-  // attempts CTE is left out when nothing failed (the common batch).
-  const update = `update deliveries d
-        set status = u.status,
-            attempt_count = greatest(d.attempt_count, u.attempt),
-            next_attempt_at = coalesce(to_timestamp(u.next_at / 1000), d.next_attempt_at),
-            delivered_at = case when u.status = 'Delivered' then to_timestamp(u.at / 1000) end,
-            last_attempt_at = to_timestamp(u.at / 1000),
-            last_duration_ms = u.duration_ms,
-            last_status_code = u.status_code,
-            last_error = u.error,
-            last_response_body = u.response_body
-       from unnest($1::bigint[], $2::int[], $3::text[], $4::float8[], $5::float8[], $6::int[], $7::int[],
-                   $8::text[], $9::text[])
-         as u(id, attempt, status, next_at, at, duration_ms, status_code, error, response_body)
-      where d.id = u.id
-        and ((u.status = 'Delivered' and d.status <> 'Delivered') or (u.status = 'Failed' and d.${OPEN}))`;
   const params: unknown[] = [
     states.map((r) => r.deliveryId),
     states.map((r) => r.attempt),
@@ -328,7 +331,8 @@ export async function recordAttempts(db: Queryable, records: readonly AttemptRec
     states.map((r) => storable(r.responseBody)),
   ];
   if (failed.length === 0) {
-    await db.query(update, params);
+    // The common batch: no attempts CTE.
+    await db.query(RECORD_STATES, params);
     return;
   }
   await db.query(
@@ -339,7 +343,7 @@ export async function recordAttempts(db: Queryable, records: readonly AttemptRec
            as a(id, attempt, at, duration_ms, status_code, error, response_body)
        on conflict do nothing
      )
-     ${update}`,
+     ${RECORD_STATES}`,
     [
       ...params,
       failed.map((r) => r.deliveryId),

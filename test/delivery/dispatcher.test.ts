@@ -122,7 +122,12 @@ function fakeSender(answer: (request: SendRequest, index: number) => number, del
   return { sent, send };
 }
 
-function dispatcher(fake: Fake, send: (r: SendRequest) => Promise<SendResult>, leaseTtlMs = 30_000) {
+function dispatcher(
+  fake: Fake,
+  send: (r: SendRequest) => Promise<SendResult>,
+  leaseTtlMs = 30_000,
+  refillBatch = 2,
+) {
   return new Dispatcher({
     store: fake.store,
     send,
@@ -135,7 +140,7 @@ function dispatcher(fake: Fake, send: (r: SendRequest) => Promise<SendResult>, l
       leaseTtlMs,
       userAgent: 'Timehook/test',
       window: 10,
-      refillBatch: 2,
+      refillBatch,
     },
     jitter: () => 0,
   });
@@ -174,6 +179,31 @@ describe('Dispatcher', () => {
         peak = Math.max(peak, (open += ev.d));
       }
       assert.ok(peak > 1 && peak <= 4, `peak ${peak}`);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test('a refill takes only the room the window has left, however large refillBatch is', async () => {
+    const fake = fakeStore(2, 40);
+    const limits: number[] = [];
+    const loadEntity = fake.store.loadEntity.bind(fake.store);
+    fake.store = {
+      ...fake.store,
+      loadEntity: (...args) => {
+        limits.push(args[4]);
+        return loadEntity(...args);
+      },
+    };
+    // Entity 100 fails its first attempts: its tail is trimmed while it waits, then refilled.
+    let failures = 0;
+    const { sent, send } = fakeSender((r) => (entityOf(r).id === 100 && failures++ < 3 ? 500 : 200));
+    const d = dispatcher(fake, send, 30_000, 100);
+    await d.start();
+    try {
+      await waitUntil(() => sent.filter((s) => s.status === 200).length === 80, 10_000, 'all delivered');
+      assert.ok(limits.length > 0, 'no refill happened');
+      assert.ok(Math.max(...limits) <= 10, `refills of up to ${Math.max(...limits)} rows, window 10`);
     } finally {
       await d.stop();
     }
