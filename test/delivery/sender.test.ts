@@ -2,6 +2,8 @@
 // followed, the 4 KiB body limit, timeouts and connection errors as results, never exceptions.
 
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { Sender } from '../../src/delivery/sender.ts';
 import { classifyAddress } from '../../src/net/destination-guard.ts';
@@ -60,6 +62,25 @@ describe('answers and failures', () => {
     const result = await post(insecure, receiver.url('/big'));
     assert.equal(result.statusCode, 200);
     assert.equal(result.responseBody, 'x'.repeat(4096));
+  });
+
+  test('reports an answer whose body goes on and on once 256 KiB have arrived, without reading the rest', async () => {
+    // 300 KiB, then the body never ends: only stopping at the drain limit gives a result before the deadline.
+    const endless = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('y'.repeat(300 * 1024));
+    });
+    await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = endless.address() as AddressInfo;
+      const result = await post(insecure, `http://127.0.0.1:${port}/endless`);
+      assert.equal(result.error, undefined);
+      assert.equal(result.statusCode, 200);
+      assert.equal(result.responseBody, 'y'.repeat(4096));
+    } finally {
+      endless.closeAllConnections();
+      await new Promise((resolve) => endless.close(resolve));
+    }
   });
 
   test('does not follow a redirect', async () => {
