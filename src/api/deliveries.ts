@@ -157,8 +157,7 @@ export function deliveryRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           summary: "List a webhook's deliveries",
           description:
             'The delivery log, newest first, in pages with nextLink; also after the webhook was deleted. ' +
-            `Filter by status (${DELIVERY_STATUSES.join(', ')}) and/or entityId. With entityId a page may ` +
-            'hold fewer entries than the page size, even none, while nextLink goes on: follow it until it is absent.',
+            `Filter by status (${DELIVERY_STATUSES.join(', ')}) and/or entityId.`,
           params: WebhookIdParams,
           querystring: ListQuery,
           response: { 200: DeliveryPage, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
@@ -187,20 +186,18 @@ export function deliveryRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           beforeId = token.b;
         }
         const pageSize = ctx.config.pageSize;
-        const { records, resumeBefore } = await listDeliveries(ctx.db, id, {
+        const records = await listDeliveries(ctx.db, id, {
           ...filter,
           beforeId,
           limit: pageSize + 1,
         });
         const page = records.slice(0, pageSize);
         const result: Static<typeof DeliveryPage> = { value: page.map(renderDelivery) };
-        // An entity filter may stop reading before the page is full (resumeBefore): the list goes on there.
-        const nextBefore = records.length > pageSize ? page.at(-1)!.id : resumeBefore;
-        if (nextBefore !== undefined) {
+        if (records.length > pageSize) {
           const token = ctx.box.signToken(TOKEN_PURPOSE, {
             w: id,
             f: filterText ?? null,
-            b: nextBefore,
+            b: page.at(-1)!.id,
           } satisfies PageToken);
           const parts = filterText !== undefined ? [`filter=${encodeURIComponent(filterText)}`] : [];
           parts.push(`continuationToken=${encodeURIComponent(token)}`);

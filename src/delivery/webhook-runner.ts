@@ -16,9 +16,16 @@ import { decodeWebhookKey, messageId, signatureHeader } from './signing.ts';
 export interface RunnerStore {
   /**
    * Moves up to `limit` new changes into deliveries, then loads up to `space` open deliveries above afterId
-   * (store syncDeliveries); plain = known to have no externalReferences.
+   * (store syncDeliveries); plain = known to have no externalReferences; low = where the runner's open work
+   * starts, for the webhook's low-water mark (0: leave it).
    */
-  sync(params: { limit: number; plain: boolean; afterId: number; space: number }): Promise<SyncResult>;
+  sync(params: {
+    limit: number;
+    plain: boolean;
+    afterId: number;
+    space: number;
+    low: number;
+  }): Promise<SyncResult>;
   loadEntity(entityId: number, fromId: number, throughId: number, limit: number): Promise<OpenDelivery[]>;
   /** Disables the webhook and abandons its open deliveries. */
   stopWebhook(reason: DisabledReason): Promise<boolean>;
@@ -75,6 +82,11 @@ interface Target {
 }
 
 const SYNC_RETRY_MAX_MS = 5_000;
+/**
+ * How often a sync proposes a new low-water mark: the store checks the rows it passes (those acknowledged
+ * since), so proposing it on every sync would read each acknowledged row once more.
+ */
+const LOW_WATER_INTERVAL_MS = 1_000;
 
 export class WebhookRunner {
   #target: Target | undefined;
@@ -103,6 +115,7 @@ export class WebhookRunner {
   #plain = false;
   #syncing: Promise<void> | undefined;
   #syncFailures = 0;
+  #lowProposedAt = 0;
   #stopped = false;
   /** Local deadline of the lease (renewal time + TTL): no attempt starts after it. */
   leaseDeadline = 0;
@@ -320,6 +333,7 @@ export class WebhookRunner {
           plain: this.#plain,
           afterId: this.#scanFrom,
           space,
+          low: this.#proposeLow(),
         });
         if (!result.held) {
           this.#finish('lease-lost');
@@ -348,6 +362,24 @@ export class WebhookRunner {
       this.#dirty = true;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
+  }
+
+  /**
+   * The lowest delivery id that may still be open as far as this runner knows (every open delivery at or below
+   * scanFrom is in memory, except the missing tails of incomplete entities), at most once per
+   * LOW_WATER_INTERVAL_MS; 0 otherwise. Records of acknowledgements may not be written yet: the store checks.
+   */
+  #proposeLow(): number {
+    const now = this.now();
+    if (this.#scanFrom === 0 || now - this.#lowProposedAt < LOW_WATER_INTERVAL_MS) return 0;
+    this.#lowProposedAt = now;
+    let low = this.#scanFrom + 1;
+    for (const entity of this.#entities.values()) {
+      const head = entity.queue[0];
+      if (head && head.id < low) low = head.id;
+      if (!entity.complete && entity.missingFrom < low) low = entity.missingFrom;
+    }
+    return low;
   }
 
   /** Takes rows of the loader (id order, all above scanFrom) into the entity queues. */

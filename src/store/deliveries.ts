@@ -131,16 +131,29 @@ export interface SyncParams {
   plain: boolean;
   afterId: number;
   space: number;
+  /**
+   * Where the caller believes the webhook's open work starts (0: no opinion). The webhook's low-water mark
+   * (open_from, migration 000006) moves up to it when every delivery below it is settled, else to the first
+   * open one.
+   */
+  low?: number;
 }
 
 type SyncRow = OpenRow & Omit<TargetRow, 'id' | 'cursor'> & { fanned_out: number };
 
-/** The sync of a webhook without externalReferences: one call of timehook_sync_deliveries (migration 000005). */
+const SYNC_CALL =
+  'select * from timehook_sync_deliveries($1::uuid, $2, $3::int, $4::bigint, $5::int, $6::bigint)';
+
+/** The sync of a webhook without externalReferences: one call of timehook_sync_deliveries (migration 000006). */
 async function syncPlain(db: Queryable, p: SyncParams): Promise<SyncResult> {
-  const rows = await db.query<SyncRow>(
-    'select * from timehook_sync_deliveries($1::uuid, $2, $3::int, $4::bigint, $5::int)',
-    [p.webhookId, p.owner, p.limit, p.afterId, p.space],
-  );
+  const rows = await db.query<SyncRow>(SYNC_CALL, [
+    p.webhookId,
+    p.owner,
+    p.limit,
+    p.afterId,
+    p.space,
+    p.low ?? 0,
+  ]);
   const t = rows[0];
   if (!t || !t.held) return { held: false };
   return {
@@ -204,14 +217,22 @@ async function syncDecorated(db: Db, p: SyncParams): Promise<SyncResult> {
         changes.at(-1)!.version,
       ]);
     }
-    // A later statement under the lock: it sees the rows just inserted and every earlier one.
-    const rows = p.space > 0 ? await loadOpenDeliveries(tx, p.webhookId, p.afterId, p.space) : [];
+    // The low-water mark and the load as in the plain sync (no fan-out there: limit 0). A later statement
+    // under the lock: it sees the rows just inserted and every earlier one.
+    const rows = await tx.query<OpenRow>(SYNC_CALL, [
+      p.webhookId,
+      p.owner,
+      0,
+      p.afterId,
+      p.space,
+      p.low ?? 0,
+    ]);
     return {
       held: true,
       target: toTarget(t),
       fannedOut: changes.length,
       caughtUp: changes.length < p.limit,
-      rows,
+      rows: rows.slice(1).map(toOpen),
     };
   });
 }
@@ -231,7 +252,7 @@ export async function syncDeliveries(db: Db, params: SyncParams): Promise<SyncRe
   return params.plain ? syncPlain(db, params) : syncDecorated(db, params);
 }
 
-/** Open deliveries of a webhook with id above afterId, in id order. */
+/** Open deliveries of a webhook with id above afterId, in id order (from the webhook's low-water mark on). */
 export async function loadOpenDeliveries(
   db: Queryable,
   webhookId: string,
@@ -240,7 +261,9 @@ export async function loadOpenDeliveries(
 ): Promise<OpenDelivery[]> {
   const rows = await db.query<OpenRow>(
     `select ${OPEN_COLUMNS} from deliveries
-      where webhook_id = $1::uuid and ${OPEN} and id > $2::bigint order by id limit $3`,
+      where webhook_id = $1::uuid and ${OPEN} and id > $2::bigint
+        and id >= (select open_from from webhooks where id = $1::uuid)
+      order by id limit $3`,
     [webhookId, afterId, limit],
   );
   return rows.map(toOpen);
@@ -363,10 +386,15 @@ export async function recordAttempts(db: Queryable, records: readonly AttemptRec
  */
 export async function stopWebhook(db: Db, webhookId: string, reason: DisabledReason): Promise<boolean> {
   return db.transaction(async (tx) => {
+    // disableWebhook locks the webhook's row first: no delivery of it is inserted meanwhile.
     const changed = await disableWebhook(tx, webhookId, reason);
-    await tx.query(`update deliveries set status = 'Abandoned' where webhook_id = $1::uuid and ${OPEN}`, [
-      webhookId,
-    ]);
+    await tx.query(
+      `with w as (select open_from from webhooks where id = $1::uuid)
+       update deliveries d set status = 'Abandoned', abandoned = true from w
+        where d.webhook_id = $1::uuid and d.id >= w.open_from and d.${OPEN}`,
+      [webhookId],
+    );
+    await tx.query(SETTLED_THROUGH_LAST, [[webhookId]]);
     return changed;
   });
 }
@@ -375,22 +403,44 @@ export async function stopWebhook(db: Db, webhookId: string, reason: DisabledRea
  * Marks open deliveries of disabled, expired or deleted webhooks Abandoned, at most `limit` per call; returns
  * how many. (The webhook API and the expiry sweep only change the webhook; this settles its deliveries.)
  */
-export async function abandonStoppedDeliveries(db: Queryable, limit: number): Promise<number> {
-  const rows = await db.query<{ n: number }>(
-    `with stopped as (
-       select w.id from webhooks w
+export async function abandonStoppedDeliveries(db: Db, limit: number): Promise<number> {
+  return db.transaction(async (tx) => {
+    // Stopped webhooks whose low-water mark is not yet past their last delivery, locked (no delivery of a
+    // stopped webhook is inserted, and a webhook enabled again meanwhile is no longer picked).
+    const stopped = await tx.query<{ id: string; open_from: number }>(
+      `select w.id, w.open_from from webhooks w
         where (w.status <> 'Enabled' or w.deleted_at is not null or w.valid_until <= now())
-          and exists (select 1 from deliveries d where d.webhook_id = w.id and d.${OPEN})
-     ), doomed as (
-       select d.id from deliveries d join stopped s on d.webhook_id = s.id where d.${OPEN} limit $1
-     ), done as (
-       update deliveries d set status = 'Abandoned' from doomed where d.id = doomed.id returning 1
-     )
-     select count(*)::int as n from done`,
-    [limit],
-  );
-  return rows[0]?.n ?? 0;
+          and w.open_from <= (select coalesce(max(d.id), 0) from deliveries d where d.webhook_id = w.id)
+        order by w.id limit $1
+        for update skip locked`,
+      [limit],
+    );
+    if (stopped.length === 0) return 0;
+    const rows = await tx.query<{ id: string }>(
+      `with doomed as (
+         select d.id from unnest($1::uuid[], $2::bigint[]) as s(id, open_from)
+           join deliveries d on d.webhook_id = s.id and d.id >= s.open_from
+          where d.${OPEN}
+          limit $3
+       )
+       update deliveries d set status = 'Abandoned', abandoned = true from doomed where d.id = doomed.id
+       returning d.webhook_id as id`,
+      [stopped.map((s) => s.id), stopped.map((s) => s.open_from), limit],
+    );
+    if (rows.length < limit) {
+      // Every open delivery of these webhooks is settled now: move their marks past the last one, so the
+      // next sweep (and the gauges) need not look at them again.
+      await tx.query(SETTLED_THROUGH_LAST, [stopped.map((s) => s.id)]);
+    }
+    return rows.length;
+  });
 }
+
+/** Moves the low-water mark of webhooks ($1, locked, with no open delivery) past their last delivery. */
+const SETTLED_THROUGH_LAST = `update webhooks w
+    set open_from = greatest(w.open_from, (select coalesce(max(d.id), 0) + 1 from deliveries d
+                                            where d.webhook_id = w.id))
+  where w.id = any($1::uuid[])`;
 
 // ---- The delivery log (SPEC §1.3) ----
 
@@ -450,77 +500,46 @@ const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
 });
 
 /** Deliveries read per statement when the log is filtered by entity (no index serves that filter). */
-const ENTITY_SCAN_WINDOW = 50_000;
-/** How long one page of an entity-filtered log may keep reading windows before it answers. */
-const ENTITY_SCAN_BUDGET_MS = 250;
+/**
+ * The status filter ($3) narrowed the way the indexes can use it: open deliveries lie at or above the
+ * webhook's low-water mark, Abandoned ones are in their partial index.
+ */
+const STATUS_INDEXED = `($3::text is distinct from 'Abandoned' or abandoned)
+        and id >= case when $3::text in ('Pending', 'Failed')
+                       then (select open_from from webhooks where id = $1::uuid) else 0 end`;
 
 /**
  * A page of a webhook's deliveries, newest first: those with id below beforeId (all when undefined),
- * optionally only one status and/or one entity. Returns up to `limit` records.
- *
- * By status the read is exact (the (webhook_id, id) indexes, open and Abandoned ones partial). By entity no
- * index helps — a full (webhook_id, entity_id, id) index would cost every fan-out and acknowledgement 3-5x
- * at millions of rows — so the webhook's deliveries are read in windows of ENTITY_SCAN_WINDOW, newest first,
- * until the page is full or ENTITY_SCAN_BUDGET_MS has passed. When it stops early, `resumeBefore` says where
- * the list goes on (the page may then hold fewer records, even none: follow nextLink until it is absent).
+ * optionally only one status and/or one entity. Returns up to `limit` records, read through the
+ * (webhook_id, id) or (webhook_id, entity_id, id) index.
  */
 export async function listDeliveries(
   db: Queryable,
   webhookId: string,
-  options: {
-    status?: DeliveryStatus;
-    entityId?: number;
-    beforeId?: number;
-    limit: number;
-    scanWindow?: number;
-    scanBudgetMs?: number;
-  },
-): Promise<{ records: DeliveryRecord[]; resumeBefore: number | undefined }> {
-  // The row comparison repeats `webhook_id = $1 and id < $2` in the shape of the (webhook_id, id) indexes:
-  // without it the planner may walk the primary key backwards through other webhooks' newer deliveries
-  // (121 ms instead of 0.6 ms for a first page at 4M rows, see README, Deployment).
-  const below = `webhook_id = $1::uuid and id < coalesce($2::bigint, ${MAX_BIGINT})
-        and (webhook_id, id) < ($1::uuid, coalesce($2::bigint, ${MAX_BIGINT}))`;
-  if (options.entityId === undefined) {
-    const rows = await db.query<DeliveryRow>(
-      `select ${DELIVERY_COLUMNS} from deliveries
-        where ${below} and ($3::text is null or status = $3)
-        order by id desc limit $4`,
-      [webhookId, options.beforeId ?? null, options.status ?? null, options.limit],
-    );
-    return { records: rows.map(toDelivery), resumeBefore: undefined };
-  }
-  const window = options.scanWindow ?? ENTITY_SCAN_WINDOW;
-  const deadline = Date.now() + (options.scanBudgetMs ?? ENTITY_SCAN_BUDGET_MS);
-  const records: DeliveryRecord[] = [];
-  let beforeId = options.beforeId;
-  for (;;) {
-    const rows = await db.query<DeliveryRow>(
-      `select ${DELIVERY_COLUMNS} from (
-         select ${DELIVERY_COLUMNS} from deliveries where ${below} order by id desc limit $6
-       ) win
-        where entity_id = $4::bigint and ($3::text is null or status = $3)
-        order by id desc limit $5`,
-      [
-        webhookId,
-        beforeId ?? null,
-        options.status ?? null,
-        options.entityId,
-        options.limit - records.length,
-        window,
-      ],
-    );
-    records.push(...rows.map(toDelivery));
-    if (records.length >= options.limit) return { records, resumeBefore: undefined };
-    // Fewer than asked: the window ran out. Where did it end (undefined: the log did)?
-    const ends = await db.query<{ id: number }>(
-      `select id from deliveries where ${below} order by id desc offset $3::int - 1 limit 1`,
-      [webhookId, beforeId ?? null, window],
-    );
-    if (ends.length === 0) return { records, resumeBefore: undefined };
-    beforeId = ends[0]!.id;
-    if (Date.now() >= deadline) return { records, resumeBefore: beforeId };
-  }
+  options: { status?: DeliveryStatus; entityId?: number; beforeId?: number; limit: number },
+): Promise<DeliveryRecord[]> {
+  // The row comparison repeats `webhook_id = $1 and id < $2` in the shape of the indexes: without it the
+  // planner may walk the primary key backwards through other webhooks' newer deliveries (121 ms instead of
+  // 0.6 ms for a first page at 4M rows, see README, Deployment).
+  const before = `coalesce($2::bigint, ${MAX_BIGINT})`;
+  const below =
+    options.entityId === undefined
+      ? `webhook_id = $1::uuid and id < ${before} and (webhook_id, id) < ($1::uuid, ${before})`
+      : `webhook_id = $1::uuid and entity_id = $5::bigint and id < ${before}
+         and (webhook_id, entity_id, id) < ($1::uuid, $5::bigint, ${before})`;
+  const rows = await db.query<DeliveryRow>(
+    `select ${DELIVERY_COLUMNS} from deliveries
+      where ${below} and ($3::text is null or status = $3) and ${STATUS_INDEXED}
+      order by id desc limit $4`,
+    [
+      webhookId,
+      options.beforeId ?? null,
+      options.status ?? null,
+      options.limit,
+      ...(options.entityId === undefined ? [] : [options.entityId]),
+    ],
+  );
+  return rows.map(toDelivery);
 }
 
 /** One delivery of a webhook with all its attempts (oldest first), or undefined. */
@@ -694,7 +713,7 @@ export interface OpenDeliveryStats {
 export async function openDeliveryStats(db: Queryable): Promise<OpenDeliveryStats[]> {
   const rows = await db.query<{ webhook_id: string; n: number; oldest: Date }>(
     `select d.webhook_id, count(*)::int as n, min(d.committed_at) as oldest
-       from deliveries d join webhooks w on w.id = d.webhook_id
+       from webhooks w join deliveries d on d.webhook_id = w.id and d.id >= w.open_from
       where d.${OPEN} and w.status = 'Enabled' and w.deleted_at is null
       group by d.webhook_id`,
   );

@@ -402,6 +402,37 @@ describe('webhook lifecycle', () => {
     );
   });
 
+  test("the webhook's low-water mark follows acknowledgements, and a restarted worker starts from it", async () => {
+    const token = await tenantWithData();
+    const openFrom = async (id: string) =>
+      (
+        await h.db.query<{ open_from: number }>('select open_from from webhooks where id = $1::uuid', [id])
+      )[0]!.open_from;
+    await withReceiver(
+      () => reply.ok(),
+      async (r) => {
+        const hook = await h.createWebhook(token, r.url());
+        for (let i = 0; i < 5; i++)
+          await putOk(h, token, '/absences/1101', absence({ durationInMinutes: i + 1 }));
+        await r.waitFor((rs) => rs.length === 5);
+        // The runner proposes a mark at most once a second, with a sync.
+        await sleep(1_100);
+        await putOk(h, token, '/absences/1102', absence());
+        await r.waitFor((rs) => rs.length === 6);
+        const delivered = await h.deliveries(token, hook.id);
+        const firstFive = delivered.filter((d) => d.entityId === 1101).map((d) => d.id);
+        assert.ok(
+          (await openFrom(hook.id)) > Math.max(...firstFive),
+          'the mark moved past the acknowledged deliveries',
+        );
+        await h.restartWorker();
+        await putOk(h, token, '/absences/1103', absence());
+        await r.waitFor((rs) => rs.some((q) => q.body.includes('"id":1103')));
+        assert.equal(r.requests.length, 7, 'nothing below the mark was sent again');
+      },
+    );
+  });
+
   test('during a key rotation each event carries two signatures, one per key', async () => {
     const token = await tenantWithData();
     await withReceiver(undefined, async (r) => {

@@ -336,14 +336,133 @@ describe('bookkeeping', () => {
       next = step.next;
     }
     assert.ok(pruned >= 2);
-    const left = (await listDeliveries(db, id, { limit: 100 })).records;
+    const left = await listDeliveries(db, id, { limit: 100 });
     assert.deepEqual(left.map((d) => d.status).sort(), ['Pending', 'Pending']);
     assert.equal(await findDelivery(db, id, open[0]!.id), undefined);
   });
 });
 
+describe('the low-water mark (open_from)', () => {
+  const openFrom = async (id: string): Promise<number> =>
+    (await db.query<{ open_from: number }>('select open_from from webhooks where id = $1::uuid', [id]))[0]!
+      .open_from;
+
+  async function webhookWith(n: number, owner: string) {
+    const tenant = newTenant();
+    const id = await newWebhook(tenant);
+    await claimWebhookLeases(db, owner, 60_000, 1_000);
+    await write(
+      tenant,
+      Array.from({ length: n }, (_, i) => absenceChange(i + 1)),
+    );
+    const sync = (low: number, afterId = 0) =>
+      syncDeliveries(db, { webhookId: id, owner, limit: 100, plain: true, afterId, space: 100, low });
+    const first = await sync(0);
+    assert.ok(first.held);
+    return { tenant, id, ids: first.rows.map((r) => r.id), sync };
+  }
+
+  test('moves up only over settled deliveries, and a load from scratch starts there', async () => {
+    const { id, ids, sync } = await webhookWith(5, 'lw1');
+    const [d1, d2, d3, d4, d5] = ids as [number, number, number, number, number];
+    await recordAttempts(db, [delivered(d1), delivered(d2), delivered(d4)]);
+    // The runner believes everything up to d5 is done (say its records are not written yet): d3 stops it.
+    let result = await sync(d5 + 1);
+    assert.equal(await openFrom(id), d3);
+    assert.ok(result.held);
+    assert.deepEqual(
+      result.rows.map((r) => r.id),
+      [d3, d5],
+    );
+    // A failed delivery is still open.
+    await recordAttempts(db, [failed(d3)]);
+    await sync(d5 + 1);
+    assert.equal(await openFrom(id), d3);
+    await recordAttempts(db, [delivered(d3, 2)]);
+    result = await sync(d5 + 1);
+    assert.equal(await openFrom(id), d5);
+    assert.deepEqual(result.held && result.rows.map((r) => r.id), [d5]);
+    // A proposal below the mark never moves it back; 0 leaves it.
+    await sync(d2);
+    await sync(0);
+    assert.equal(await openFrom(id), d5);
+    assert.deepEqual(
+      (await loadOpenDeliveries(db, id, 0, 100)).map((r) => r.id),
+      [d5],
+    );
+  });
+
+  test('a worker without the lease cannot move it', async () => {
+    const { id, ids } = await webhookWith(2, 'lw2');
+    await recordAttempts(db, [delivered(ids[0]!), delivered(ids[1]!)]);
+    const stranger = await syncDeliveries(db, {
+      webhookId: id,
+      owner: 'not-the-owner',
+      limit: 100,
+      plain: true,
+      afterId: 0,
+      space: 100,
+      low: ids[1]! + 1,
+    });
+    assert.deepEqual(stranger, { held: false });
+    assert.equal(await openFrom(id), 0);
+  });
+
+  test('a redelivery of a settled delivery is loaded above the mark', async () => {
+    const { tenant, id, ids, sync } = await webhookWith(2, 'lw3');
+    await recordAttempts(db, [delivered(ids[0]!), delivered(ids[1]!)]);
+    await sync(ids[1]! + 1);
+    assert.equal(await openFrom(id), ids[1]! + 1);
+    const again = await requestRedelivery(db, tenant, id, ids[0]!);
+    assert.ok(again.ok);
+    const result = await sync(0);
+    assert.deepEqual(result.held && result.rows.map((r) => r.id), [again.delivery.id]);
+  });
+
+  test('abandoning moves it past the last delivery; the Abandoned filter still finds them', async () => {
+    const { tenant, id, ids } = await webhookWith(3, 'lw4');
+    await recordAttempts(db, [delivered(ids[0]!)]);
+    await releaseWebhookLeases(db, 'lw4');
+    assert.ok(await deleteWebhook(db, tenant, id, new Date()));
+    while ((await abandonStoppedDeliveries(db, 1)) > 0);
+    assert.equal(await openFrom(id), ids[2]! + 1);
+    const abandoned = await listDeliveries(db, id, { status: 'Abandoned', limit: 10 });
+    assert.deepEqual(
+      abandoned.map((r) => r.id),
+      [ids[2]!, ids[1]!],
+    );
+    assert.deepEqual(await listDeliveries(db, id, { status: 'Pending', limit: 10 }), []);
+    // Nothing left to sweep: the next sweep does not pick the webhook again.
+    assert.equal(await abandonStoppedDeliveries(db, 1_000), 0);
+  });
+
+  test('acknowledgements are HOT updates: no index entry is written for them', async () => {
+    const { ids } = await webhookWith(100, 'lw5');
+    const hot = await db.transaction(async (tx) => {
+      // The counters of this transaction (PGlite's single session may still hold earlier ones: a difference).
+      const counters = async () =>
+        (
+          await tx.query<{ updated: number; hot: number }>(
+            `select pg_stat_get_xact_tuples_updated('deliveries'::regclass)::int as updated,
+                    pg_stat_get_xact_tuples_hot_updated('deliveries'::regclass)::int as hot`,
+          )
+        )[0]!;
+      const before = await counters();
+      await recordAttempts(
+        tx,
+        ids.map((d) => delivered(d)),
+      );
+      const after = await counters();
+      return { updated: after.updated - before.updated, hot: after.hot - before.hot };
+    });
+    assert.equal(hot.updated, 100);
+    // Each page keeps half its room for the new row versions.
+    assert.ok(hot.hot >= 90, `only ${hot.hot} of 100 acknowledgements were HOT`);
+  });
+});
+
 describe('delivery log by entity', () => {
-  test('reads in bounded windows and says where the list goes on; walking on yields exactly the entity', async () => {
+  test('pages through one entity exactly, with and without a status filter', async () => {
     const tenant = newTenant();
     await ensureTenant(db, tenant);
     const id = await newWebhook(tenant);
@@ -354,37 +473,30 @@ describe('delivery log by entity', () => {
     );
     await syncDeliveries(db, { webhookId: id, owner: 'log', limit: 100, plain: true, afterId: 0, space: 0 });
     await releaseWebhookLeases(db, 'log');
-    const all = (await listDeliveries(db, id, { limit: 100 })).records;
+    const all = await listDeliveries(db, id, { limit: 100 });
     const expected = all.filter((d) => d.entityId === 2).map((d) => d.id);
     assert.equal(expected.length, 4);
 
-    // Windows of 2 rows and no time to read a second one: each call reads one window.
+    // Pages of 3 through the entity index, newest first, each exact.
     const seen: number[] = [];
     let beforeId: number | undefined;
-    let calls = 0;
     for (;;) {
-      calls++;
-      const page = await listDeliveries(db, id, {
-        entityId: 2,
-        beforeId,
-        limit: 3,
-        scanWindow: 2,
-        scanBudgetMs: 0,
-      });
-      seen.push(...page.records.map((d) => d.id));
-      if (page.records.length === 3) beforeId = page.records.at(-1)!.id;
-      else if (page.resumeBefore !== undefined) beforeId = page.resumeBefore;
-      else break;
+      const page = await listDeliveries(db, id, { entityId: 2, beforeId, limit: 3 });
+      seen.push(...page.map((d) => d.id));
+      if (page.length < 3) break;
+      beforeId = page.at(-1)!.id;
     }
     assert.deepEqual(seen, expected);
-    assert.ok(calls > 2, 'the reads were windowed');
-    // With time enough, one call fills the page.
-    const full = await listDeliveries(db, id, { entityId: 2, limit: 10, scanWindow: 2 });
+    // With a status filter too.
+    await recordAttempts(db, [delivered(expected[1]!)]);
     assert.deepEqual(
-      full.records.map((d) => d.id),
-      expected,
+      (await listDeliveries(db, id, { entityId: 2, status: 'Delivered', limit: 10 })).map((d) => d.id),
+      [expected[1]],
     );
-    assert.equal(full.resumeBefore, undefined);
+    assert.deepEqual(
+      (await listDeliveries(db, id, { entityId: 2, status: 'Pending', limit: 10 })).map((d) => d.id),
+      expected.filter((d) => d !== expected[1]),
+    );
   });
 });
 
