@@ -13,7 +13,14 @@ import { Api } from './api.ts';
 import { Receiver, runCleanups } from './children.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
 import { fmt, machineInfo, markdown, versionInfo, type WorkloadResult } from './report.ts';
-import { adminQuery, createClient, createStore, startService, type StoreKind } from './service.ts';
+import {
+  adminQuery,
+  buildService,
+  createClient,
+  createStore,
+  startService,
+  type StoreKind,
+} from './service.ts';
 import {
   backlog,
   ceiling,
@@ -326,6 +333,8 @@ async function main(): Promise<number> {
       ?.version;
   }
   mkdirSync(RESULTS_DIR, { recursive: true });
+  log('bench: building the service (npm run build)…');
+  await buildService();
 
   const fanoutReceivers = settings.fanout.receivers;
   const receivers: Receiver[] = [];

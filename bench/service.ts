@@ -1,5 +1,6 @@
-// The service under test, run the way users run it: `node bin/timehook.js …` as child processes on a store
-// of its own (a temp DATA_DIR, or a fresh PostgreSQL database that is dropped afterwards).
+// The service under test, run the way users run it: the compiled build `npm start` runs (dist/cli/run.js,
+// built once per bench run) as child processes on a store of its own (a temp DATA_DIR, or a fresh PostgreSQL
+// database that is dropped afterwards).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +13,27 @@ import pg from 'pg';
 import { request } from 'undici';
 import { alive, cpuSeconds, memoryBytes, onCleanup, track } from './children.ts';
 
-export const BIN = fileURLToPath(new URL('../bin/timehook.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const BIN = join(ROOT, 'dist', 'cli', 'run.js');
+
+/** `npm run build` (tsc -p tsconfig.build.json): the bench measures the current sources, compiled. */
+export async function buildService(): Promise<void> {
+  const child = track(
+    spawn(
+      process.execPath,
+      [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    ),
+  );
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`the build failed (tsc exit ${code}):\n${output}`);
+}
 
 export type StoreKind = 'embedded' | 'postgres';
 

