@@ -1,11 +1,13 @@
-// The embedded adapter: PGlite in this process, one data directory, one writer.
-// Every statement and transaction is serialized (PGlite has a single session), and the data directory
-// is held with a lock file so a second process fails clearly instead of silently losing writes.
+// The embedded adapter: PGlite on a worker thread of this process, one data directory, one writer.
+// SQL runs on its own core while this thread serves HTTP. Every statement and transaction is serialized (PGlite
+// has a single session), and the data directory is held with a lock file so a second process fails clearly
+// instead of silently losing writes. PGlite itself, its parsers and start flags live in pglite-worker.js.
 
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PGlite, types } from '@electric-sql/pglite';
-import { Mutex, type Db, type Queryable } from './db.ts';
+import { Worker } from 'node:worker_threads';
+import { StoreUnavailableError } from '../errors.ts';
+import type { Db, NotificationHandler, Queryable } from './db.ts';
 
 const LOCK_FILE = 'timehook.lock';
 
@@ -69,56 +71,182 @@ export function acquireDataDirLock(dataDir: string): () => void {
   throw new Error(`Could not take the lock file ${path}; another process keeps replacing it.`);
 }
 
-const PARSERS = { [types.INT8]: (value: string) => Number(value) };
-
 /**
- * PGlite's start flags plus a 16 MB buffer pool instead of the 128 MB initdb writes to postgresql.conf.
- * PostgreSQL's shared memory is an anonymous mmap, which Emscripten serves from the WASM heap and zero-fills,
- * so the whole pool is resident from the start, and WASM memory never shrinks. Measured through openStore
- * (2-core machine, Node v20.20.2, PGlite 0.5.17): idle 378-392 MB -> 263-277 MB; after writing 200k rows of
- * 600 bytes and paging through them, 420-438 MB -> 299-311 MB. CPU time of bulk inserts, 1,000-insert
- * transactions, single-row updates and paged reads stayed within run-to-run noise (about 10%): the data
- * files sit in the OS page cache, so a buffer miss costs one read(), not a disk seek.
- * The -c flag overrides postgresql.conf, so existing data directories get it too.
+ * What the main thread posts to the worker; `tx` is 0 outside a transaction. `begin` has no answer: the
+ * statements of the transaction follow it at once and wait in the worker for BEGIN, and `end` answers with the
+ * outcome (or BEGIN's error). Everything outside a transaction queues in the worker in the order it was posted.
  */
-const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
+type Request =
+  | {
+      id: number;
+      op: 'query';
+      sql: string;
+      params: readonly unknown[];
+      tx: number;
+      buffers: number[] | undefined;
+    }
+  | { id: number; op: 'exec'; sql: string; tx: number }
+  | { op: 'begin'; tx: number }
+  | { id: number; op: 'end'; tx: number; commit: boolean }
+  | { id: number; op: 'listen'; channel: string; sub: number }
+  | { id: number; op: 'unlisten'; sub: number }
+  | { id: number; op: 'close' };
 
-class PgliteDb implements Db {
+/** An error as the worker sends it: Error's own data plus every primitive own field (code, detail, …). */
+interface WorkerError {
+  message: string;
+  name: string;
+  stack: string | undefined;
+  fields: Record<string, string | number | boolean | null | undefined>;
+}
+
+/** What the worker posts back: the answer to request `id` (rows for a query), or a notification for `sub`. */
+type Reply =
+  | { id: number; value: unknown; error?: undefined }
+  | { id: number; value?: undefined; error: WorkerError }
+  | { id?: undefined; sub: number; payload: string };
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  /** The caller's parameters, put back on a failed statement's error as PGlite does in-process. */
+  params: readonly unknown[] | undefined;
+}
+
+const WORKER_URL = new URL('./pglite-worker.js', import.meta.url);
+/** Request id of the worker's first answer: PGlite started, or why it did not. */
+const OPEN_ID = 0;
+
+/** Re-creates PGlite's error field by field, so callers inspecting `code`, `constraint`, … see no difference. */
+function fromWorkerError(sent: WorkerError, params: readonly unknown[] | undefined): Error {
+  const error = Object.assign(new Error(sent.message), sent.fields);
+  if ('params' in sent.fields) (error as { params?: unknown }).params = params;
+  if (!Object.hasOwn(sent.fields, 'name') && sent.name !== 'Error') {
+    Object.defineProperty(error, 'name', { value: sent.name, writable: true, configurable: true });
+  }
+  error.stack = sent.stack;
+  return error;
+}
+
+/** Indexes of the Buffer parameters: structured clone turns them into plain Uint8Arrays, the worker turns them back. */
+function bufferIndexes(params: readonly unknown[]): number[] | undefined {
+  let indexes: number[] | undefined;
+  for (let i = 0; i < params.length; i++) if (Buffer.isBuffer(params[i])) (indexes ??= []).push(i);
+  return indexes;
+}
+
+class PgliteWorkerDb implements Db {
   readonly kind = 'pglite' as const;
-  readonly #mutex = new Mutex();
+  readonly #worker: Worker;
+  readonly #release: () => void;
+  readonly #pending = new Map<number, Pending>();
+  readonly #handlers = new Map<number, NotificationHandler>();
+  #nextId = OPEN_ID + 1;
+  #nextTx = 1;
+  #nextSub = 1;
+  #openTransactions = 0;
+  #referenced = false;
+  /** Set by close(): new work is refused; the statements of open transactions still run. */
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  /** Set once the worker is gone (closed, or died): every pending and later call rejects with it. */
+  #failure: Error | undefined;
+  /** Resolves once PGlite runs in the worker. */
+  readonly started: Promise<unknown>;
 
-  constructor(
-    private readonly pg: PGlite,
-    private readonly release: () => void,
-  ) {}
-
-  query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    return this.#mutex.run(async () => (await this.pg.query<T>(sql, params as unknown[])).rows);
-  }
-
-  exec(sql: string): Promise<void> {
-    return this.#mutex.run(async () => {
-      await this.pg.exec(sql);
+  constructor(worker: Worker, release: () => void) {
+    this.#worker = worker;
+    this.#release = release;
+    this.started = new Promise((resolve, reject) => {
+      this.#pending.set(OPEN_ID, { resolve, reject, params: undefined });
     });
-  }
-
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.#mutex.run(() =>
-      this.pg.transaction(async (tx) =>
-        fn({
-          query: async <R>(sql: string, params: readonly unknown[] = []) =>
-            (await tx.query<R>(sql, params as unknown[])).rows,
-          exec: async (sql: string) => {
-            await tx.exec(sql);
-          },
-        }),
+    this.#hold();
+    worker.on('message', (reply: Reply) => this.#onReply(reply));
+    worker.on('error', (error) =>
+      this.#fail(
+        new StoreUnavailableError(
+          `The embedded store's worker thread failed (${error.message}); the store is unavailable until Timehook restarts.`,
+          { cause: error },
+        ),
+      ),
+    );
+    worker.on('messageerror', (error) => {
+      // An answer that cannot be read would leave its caller waiting forever: give up on the worker instead.
+      this.#fail(
+        new StoreUnavailableError(`The embedded store sent an unreadable answer (${error.message}).`),
+      );
+      void worker.terminate();
+    });
+    worker.on('exit', (code) =>
+      this.#fail(
+        this.#closed
+          ? closedError()
+          : new StoreUnavailableError(
+              `The embedded store's worker thread exited unexpectedly (exit code ${code}); ` +
+                'the store is unavailable until Timehook restarts.',
+            ),
       ),
     );
   }
 
-  async listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>> {
-    const unlisten = await this.#mutex.run(() => this.pg.listen(channel, handler));
-    return () => this.#mutex.run(() => unlisten());
+  query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    return this.#query(sql, params, 0) as Promise<T[]>;
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.#exec(sql, 0);
+  }
+
+  /**
+   * BEGIN runs in the worker once every earlier call is done, and the worker takes nothing else until this
+   * transaction's end arrives: fn's statements are the only ones that run meanwhile. BEGIN is not waited for
+   * here, which saves a round trip per transaction; a failed BEGIN fails fn's statements and the commit.
+   */
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    if (this.#closing) throw closedError();
+    if (this.#failure) throw this.#failure;
+    const tx = this.#nextTx++;
+    this.#openTransactions++;
+    this.#hold();
+    try {
+      this.#worker.postMessage({ op: 'begin', tx } satisfies Request);
+      let result: T;
+      try {
+        result = await fn({
+          query: <R>(sql: string, params: readonly unknown[] = []) =>
+            this.#query(sql, params, tx) as Promise<R[]>,
+          exec: (sql: string) => this.#exec(sql, tx),
+        });
+      } catch (error) {
+        await this.#request({ id: this.#nextId++, op: 'end', tx, commit: false }).catch(() => undefined);
+        throw error;
+      }
+      await this.#request({ id: this.#nextId++, op: 'end', tx, commit: true });
+      return result;
+    } finally {
+      this.#openTransactions--;
+      this.#releaseIfIdle();
+    }
+  }
+
+  async listen(channel: string, handler: NotificationHandler): Promise<() => Promise<void>> {
+    if (this.#closing) throw closedError();
+    const sub = this.#nextSub++;
+    this.#handlers.set(sub, handler);
+    try {
+      await this.#request({ id: this.#nextId++, op: 'listen', channel, sub });
+    } catch (error) {
+      this.#handlers.delete(sub);
+      throw error;
+    }
+    return async () => {
+      try {
+        if (this.#closing) throw closedError();
+        await this.#request({ id: this.#nextId++, op: 'unlisten', sub });
+      } finally {
+        this.#handlers.delete(sub);
+      }
+    };
   }
 
   /** One process, one session: nobody else can hold the lock, and every statement already takes turns. */
@@ -128,33 +256,131 @@ class PgliteDb implements Db {
   }
 
   async ping(): Promise<boolean> {
-    return !this.pg.closed;
+    return !this.#closing && this.#failure === undefined;
   }
 
-  async close(): Promise<void> {
-    await this.#mutex.run(async () => {
-      if (!this.pg.closed) await this.pg.close();
+  /** Waits for the work already asked for, closes PGlite (flushing it to disk), stops the worker, frees the lock. */
+  close(): Promise<void> {
+    this.#closing = true;
+    this.#closed ??= this.#shutdown();
+    return this.#closed;
+  }
+
+  /** Test-only: stops the worker thread the way a crash would, without closing PGlite. */
+  async crashForTests(): Promise<void> {
+    await this.#worker.terminate();
+  }
+
+  async #shutdown(): Promise<void> {
+    try {
+      if (this.#failure === undefined) await this.#request({ id: this.#nextId++, op: 'close' });
+    } finally {
+      await this.#worker.terminate();
+      this.#fail(closedError());
+      this.#release();
+    }
+  }
+
+  #query(sql: string, params: readonly unknown[], tx: number): Promise<unknown> {
+    if (this.#closing && tx === 0) return Promise.reject(closedError());
+    const buffers = bufferIndexes(params);
+    const sent = buffers ? params.map((p) => (Buffer.isBuffer(p) ? new Uint8Array(p) : p)) : params;
+    return this.#request({ id: this.#nextId++, op: 'query', sql, params: sent, tx, buffers }, params);
+  }
+
+  async #exec(sql: string, tx: number): Promise<void> {
+    if (this.#closing && tx === 0) throw closedError();
+    await this.#request({ id: this.#nextId++, op: 'exec', sql, tx });
+  }
+
+  #request(request: Exclude<Request, { op: 'begin' }>, params?: readonly unknown[]): Promise<unknown> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      this.#worker.postMessage(request); // throws DataCloneError for a parameter structured clone cannot copy
+      this.#pending.set(request.id, { resolve, reject, params });
+      this.#hold();
     });
-    this.release();
+  }
+
+  #onReply(reply: Reply): void {
+    if (reply.id === undefined) {
+      this.#handlers.get(reply.sub)?.(reply.payload);
+      return;
+    }
+    const pending = this.#pending.get(reply.id);
+    if (!pending) return;
+    this.#pending.delete(reply.id);
+    this.#releaseIfIdle();
+    if (reply.error) pending.reject(fromWorkerError(reply.error, pending.params));
+    else pending.resolve(reply.value);
+  }
+
+  /** Rejects everything pending and marks the store unusable; the first reason wins. */
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    this.#handlers.clear();
+    this.#releaseIfIdle();
+    for (const p of pending) p.reject(this.#failure);
+  }
+
+  /**
+   * The worker keeps the process alive only while work is in flight, as PGlite in-process did: an idle store
+   * someone forgot to close never holds the process open, and a pending write is never cut off by exit.
+   */
+  #hold(): void {
+    if (this.#referenced) return;
+    this.#referenced = true;
+    this.#worker.ref();
+  }
+
+  #releaseIfIdle(): void {
+    if (!this.#referenced || this.#pending.size > 0 || this.#openTransactions > 0) return;
+    this.#referenced = false;
+    this.#worker.unref();
   }
 }
 
-/** Opens PGlite on dataDir (created if missing), or in memory when dataDir is undefined (tests). */
-export async function openPgliteDb(dataDir: string | undefined): Promise<Db> {
-  if (dataDir === undefined) {
-    const pg = await PGlite.create({ parsers: PARSERS, startParams: START_PARAMS });
-    return new PgliteDb(pg, () => undefined);
+const closedError = (): StoreUnavailableError =>
+  new StoreUnavailableError(
+    'The embedded store is closed (PGlite is closed); no statement runs after close().',
+  );
+
+/**
+ * Starts PGlite on a worker thread. execArgv is emptied so the worker does not inherit `--import tsx` (it has
+ * no TypeScript to load; see pglite-worker.js).
+ */
+async function startWorker(pgDataDir: string | undefined, release: () => void): Promise<Db> {
+  const worker = new Worker(WORKER_URL, { workerData: { dataDir: pgDataDir }, execArgv: [] });
+  const db = new PgliteWorkerDb(worker, release);
+  try {
+    await db.started;
+  } catch (error) {
+    await worker.terminate();
+    throw error;
   }
+  return db;
+}
+
+/** Test-only: kills the worker thread of an embedded store as a crash would; see pglite-worker.test.ts. */
+export async function crashPgliteWorkerForTests(db: Db): Promise<void> {
+  if (!(db instanceof PgliteWorkerDb))
+    throw new TypeError('crashPgliteWorkerForTests needs a store of openPgliteDb.');
+  await db.crashForTests();
+}
+
+/**
+ * Opens PGlite on dataDir (created if missing), or in memory when dataDir is undefined (tests). The lock file is
+ * taken here, by the main thread, and names this process.
+ */
+export async function openPgliteDb(dataDir: string | undefined): Promise<Db> {
+  if (dataDir === undefined) return startWorker(undefined, () => undefined);
   const dir = resolve(dataDir);
   mkdirSync(dir, { recursive: true });
   const release = acquireDataDirLock(dir);
   try {
-    const pg = await PGlite.create({
-      dataDir: join(dir, 'pgdata'),
-      parsers: PARSERS,
-      startParams: START_PARAMS,
-    });
-    return new PgliteDb(pg, release);
+    return await startWorker(join(dir, 'pgdata'), release);
   } catch (error) {
     release();
     throw error;
