@@ -348,11 +348,23 @@ const closedError = (): StoreUnavailableError =>
   );
 
 /**
+ * The worker's young generation, in MB (V8's default is far larger on 64-bit). The worker only turns
+ * statements and rows into messages, so its garbage is short-lived and a small nursery suffices. Measured
+ * (bench workload 6, embedded, 1,000,000 pending events; a noisy 2-core machine): peak RSS 505 MB with the
+ * default, 439 MB with 8; drain 3,899 and 7,104/s; workload 2 back to back 3,682/s default, 3,927/s with 8.
+ */
+const WORKER_YOUNG_GENERATION_MB = 8;
+
+/**
  * Starts PGlite on a worker thread. execArgv is emptied so the worker does not inherit `--import tsx` (it has
  * no TypeScript to load; see pglite-worker.js).
  */
 async function startWorker(pgDataDir: string | undefined, release: () => void): Promise<Db> {
-  const worker = new Worker(WORKER_URL, { workerData: { dataDir: pgDataDir }, execArgv: [] });
+  const worker = new Worker(WORKER_URL, {
+    workerData: { dataDir: pgDataDir },
+    execArgv: [],
+    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+  });
   const db = new PgliteWorkerDb(worker, release);
   try {
     await db.started;
