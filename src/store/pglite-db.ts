@@ -350,8 +350,9 @@ const closedError = (): StoreUnavailableError =>
 /**
  * The worker's young generation, in MB (V8's default is far larger on 64-bit). The worker only turns
  * statements and rows into messages, so its garbage is short-lived and a small nursery suffices. Measured
- * (bench workload 6, embedded, 1,000,000 pending events; a noisy 2-core machine): peak RSS 505 MB with the
- * default, 439 MB with 8; drain 3,899 and 7,104/s; workload 2 back to back 3,682/s default, 3,927/s with 8.
+ * on the backlog workload (bench workload 6, embedded, a 2-core machine shared with other work): 10,000 events,
+ * peak RSS 335 -> 308 MB; 1,000,000 events, 505 MB (a run with heavy other load on the machine) -> 439 MB.
+ * Throughput (workload 2) back to back stayed within noise (3,682 vs 3,927/s); a 2 MB nursery cost throughput.
  */
 const WORKER_YOUNG_GENERATION_MB = 8;
 
