@@ -26,14 +26,3 @@ export interface Db extends Queryable {
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
-
-/** A promise-chain mutex: PGlite has one session, so every statement and transaction takes turns. */
-export class Mutex {
-  #tail: Promise<unknown> = Promise.resolve();
-
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.#tail.then(fn, fn);
-    this.#tail = result.catch(() => undefined);
-    return result;
-  }
-}

@@ -252,23 +252,6 @@ export async function syncDeliveries(db: Db, params: SyncParams): Promise<SyncRe
   return params.plain ? syncPlain(db, params) : syncDecorated(db, params);
 }
 
-/** Open deliveries of a webhook with id above afterId, in id order (from the webhook's low-water mark on). */
-export async function loadOpenDeliveries(
-  db: Queryable,
-  webhookId: string,
-  afterId: number,
-  limit: number,
-): Promise<OpenDelivery[]> {
-  const rows = await db.query<OpenRow>(
-    `select ${OPEN_COLUMNS} from deliveries
-      where webhook_id = $1::uuid and ${OPEN} and id > $2::bigint
-        and id >= (select open_from from webhooks where id = $1::uuid)
-      order by id limit $3`,
-    [webhookId, afterId, limit],
-  );
-  return rows.map(toOpen);
-}
-
 /** Open deliveries of one entity of a webhook with fromId <= id <= throughId, in id order. */
 export async function loadEntityDeliveries(
   db: Queryable,

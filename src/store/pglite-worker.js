@@ -43,7 +43,7 @@ const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB']
 /** What a rollback rejects the transaction callback with; never leaves this file. */
 const ROLLED_BACK = new Error('rolled back on request of the main thread');
 
-/** The promise-chain mutex of db.ts (this file cannot import TypeScript): one statement or transaction at a time. */
+/** A promise-chain mutex: PGlite has one session, so one statement or transaction at a time. */
 class Mutex {
   /** @type {Promise<unknown>} */
   #tail = Promise.resolve();

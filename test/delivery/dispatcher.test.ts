@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { Dispatcher, type DispatcherStore } from '../../src/delivery/dispatcher.ts';
+import { Dispatcher, type DispatcherOptions, type DispatcherStore } from '../../src/delivery/dispatcher.ts';
 import type { SendRequest, SendResult } from '../../src/delivery/sender.ts';
 import { createLogger } from '../../src/log.ts';
 import type { AttemptRecord, OpenDelivery, SyncResult } from '../../src/store/deliveries.ts';
@@ -308,6 +308,21 @@ describe('Dispatcher fair share', () => {
     return { store, owner, census, events, delivered, ids };
   }
 
+  function fairShareDispatcher(
+    store: DispatcherStore,
+    send: (r: SendRequest) => Promise<SendResult>,
+    options: Omit<DispatcherOptions, 'retryScheduleMs' | 'userAgent'>,
+  ) {
+    return new Dispatcher({
+      store,
+      send,
+      decryptKey: (sealed) => sealed,
+      logger: createLogger('silent'),
+      observer: { attempt: () => undefined },
+      options: { retryScheduleMs: [5], userAgent: 'Timehook/test', ...options },
+    });
+  }
+
   test('the runners share one in-memory window: each loads at most totalWindow / runners', async () => {
     const shared = sharedStore(4, 300);
     const spaces: number[] = [];
@@ -320,20 +335,11 @@ describe('Dispatcher fair share', () => {
       },
     };
     const { sent, send } = fakeSender(() => 200, 1);
-    const d = new Dispatcher({
-      store: counting,
-      send,
-      decryptKey: (sealed) => sealed,
-      logger: createLogger('silent'),
-      observer: { attempt: () => undefined },
-      options: {
-        retryScheduleMs: [5],
-        maxInFlightPerWebhook: 4,
-        leaseTtlMs: 30_000,
-        userAgent: 'Timehook/test',
-        window: 1_000,
-        totalWindow: 400,
-      },
+    const d = fairShareDispatcher(counting, send, {
+      maxInFlightPerWebhook: 4,
+      leaseTtlMs: 30_000,
+      window: 1_000,
+      totalWindow: 400,
     });
     await d.start();
     try {
@@ -354,19 +360,7 @@ describe('Dispatcher fair share', () => {
     shared.census.liveWorkers = 2;
     // Slow answers, so that attempts are in flight when the share shrinks.
     const { sent, send } = fakeSender(() => 200, 40);
-    const d = new Dispatcher({
-      store: shared.store,
-      send,
-      decryptKey: (sealed) => sealed,
-      logger: createLogger('silent'),
-      observer: { attempt: () => undefined },
-      options: {
-        retryScheduleMs: [5],
-        maxInFlightPerWebhook: 2,
-        leaseTtlMs: 120,
-        userAgent: 'Timehook/test',
-      },
-    });
+    const d = fairShareDispatcher(shared.store, send, { maxInFlightPerWebhook: 2, leaseTtlMs: 120 });
     await d.start();
     try {
       assert.equal(d.webhookIds.length, 2, 'ceil(4 / 2)');
