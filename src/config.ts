@@ -22,6 +22,8 @@ export interface Config {
   readonly retryScheduleMs: readonly number[];
   readonly deliveryTimeoutMs: number;
   readonly maxInFlightPerWebhook: number;
+  /** Partitions a new webhook's deliveries are split into, each leased on its own (1: one worker per webhook). */
+  readonly deliveryPartitions: number;
   readonly maxWebhooksPerTenant: number;
   readonly pageSize: number;
   readonly changeRetentionMs: number;
@@ -128,6 +130,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryScheduleMs: Object.freeze(retryScheduleMs),
     deliveryTimeoutMs: readDuration(env, 'TIMEHOOK_DELIVERY_TIMEOUT', '15s'),
     maxInFlightPerWebhook: readInt(env, 'TIMEHOOK_MAX_IN_FLIGHT_PER_WEBHOOK', 16, 1, 1024),
+    deliveryPartitions: readInt(env, 'TIMEHOOK_DELIVERY_PARTITIONS', 1, 1, 64),
     maxWebhooksPerTenant: readInt(env, 'TIMEHOOK_MAX_WEBHOOKS_PER_TENANT', 50, 1, 100_000),
     pageSize: readInt(env, 'TIMEHOOK_PAGE_SIZE', 500, 1, 10_000),
     changeRetentionMs: readDuration(env, 'TIMEHOOK_CHANGE_RETENTION', '30d'),

@@ -56,7 +56,7 @@ test('pruning removes old changes and settled deliveries, keeps open ones, one w
     ),
   );
   await claimWebhookLeases(db, 'm', 60_000, 1_000);
-  await syncDeliveries(db, { webhookId, owner: 'm', limit: 100, plain: true, afterId: 0, space: 0 });
+  await syncDeliveries(db, { webhookId, part: 0, owner: 'm', limit: 100, plain: true, afterId: 0, space: 0 });
   await releaseWebhookLeases(db, 'm');
   const ids = (
     await db.query<{ id: number }>('select id from deliveries where webhook_id = $1 order by id', [webhookId])

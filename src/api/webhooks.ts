@@ -186,6 +186,7 @@ export function webhookRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
             keyEncrypted: ctx.box.encrypt(key),
             createdAt: now,
             validUntil: toSecond(now.getTime() + ctx.config.webhookTtlMs),
+            partitions: ctx.config.deliveryPartitions,
           },
           ctx.config.maxWebhooksPerTenant,
         );

@@ -17,23 +17,30 @@
 // makes its runner load past its window's high-water mark. An empty payload (the pg listener reconnected) rescans everything. A backstop poll
 // every few seconds marks every runner dirty, in case a notification was lost.
 //
-// Leases. A worker claims Enabled webhooks whose lease is free or expired (FOR UPDATE SKIP LOCKED), renews
-// them every leaseTtl/3, and releases them on a graceful stop. Only the lease holder fans out and sends, so
-// it can keep per-entity FIFO queues in memory. A crashed worker's webhooks are claimed by another worker
-// after leaseTtlMs (at once on the embedded store, where the data-directory lock proves it is alone). A
-// worker that cannot renew stops starting attempts once its local lease deadline has passed.
+// Leases. A worker claims partitions (below) of Enabled webhooks whose lease is free or expired (FOR UPDATE
+// SKIP LOCKED), renews them every leaseTtl/3, and releases them on a graceful stop. Only a partition's holder
+// sends its events, so it can keep per-entity FIFO queues in memory. A crashed worker's partitions are
+// claimed by another worker after leaseTtlMs (at once on the embedded store, where the data-directory lock
+// proves it is alone). A worker that cannot renew stops starting attempts once its local lease deadline has
+// passed.
 //
 // Fair share (issue 4). With every lease round a worker heartbeats its row in `workers` and learns how many
-// workers are live (seen within leaseTtlMs) and how many webhooks are sendable; it claims at most
-// ceil(webhooks / workers) of them, so no worker holds more than the least possible maximum and the shares
-// add up to every webhook. When its share shrinks (a worker joined, webhooks were disabled) and the surplus
-// is still there a lease round later (the slack that keeps a passing census from moving work), it hands
+// workers are live (seen within leaseTtlMs) and how many partitions of sendable webhooks there are; it claims
+// at most ceil(partitions / workers) of them, so no worker holds more than the least possible maximum and the
+// shares add up to every partition. When its share shrinks (a worker joined, webhooks were disabled) and the
+// surplus is still there a lease round later (the slack that keeps a passing census from moving work), it hands
 // the surplus over, least busy first: the runner stops starting attempts, its in-flight attempts finish
 // and their records are written, and only then is the lease released (with a NOTIFY, so a worker below its
 // share claims it at once). The next holder therefore finds every acknowledged event marked Delivered and
 // sends nothing twice; only a takeover after a crash (or after losing the store for longer than a lease)
-// can repeat an event. One webhook is never split across workers: per-entity order then needs no
-// coordination beyond the lease (see README, Deployment, for what a split by entity bucket would take).
+// can repeat an event.
+//
+// Partitions (migration 000007). The lease unit is a partition of a webhook: a webhook has 1 to 64, fixed at
+// its creation, and an entity always belongs to the same one (entity id mod partitions), so per-entity order
+// needs no coordination beyond the partition's lease. A worker runs one runner per partition it holds; each
+// loads only its partition's open deliveries, any of them runs the webhook's fan-out, and the webhook's
+// in-flight limit is divided among its partitions. Leases are keyed by leaseKey (the webhook id for
+// partition 0), so a webhook of one partition behaves exactly as before partitions.
 //
 // Ordering (per webhook and entity id). Delivery ids grow in commit order per webhook (inserts take the
 // webhook row's lock), so an entity's open deliveries in id order are its events in order. The runner keeps
@@ -71,7 +78,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from '../log.ts';
 import type { AttemptRecord, OpenDelivery, SyncParams, SyncResult } from '../store/deliveries.ts';
-import type { LeasedWebhook } from '../store/delivery-leases.ts';
+import { leaseKey, type LeasedWebhook } from '../store/delivery-leases.ts';
 import type { DisabledReason } from '../store/webhooks.ts';
 import type { WorkerCensus } from '../store/workers.ts';
 import { Flusher } from './flusher.ts';
@@ -149,10 +156,13 @@ const MIN_WINDOW = 64;
 
 export class Dispatcher {
   readonly workerId: string;
+  /** By lease key (leaseKey: the webhook id for partition 0, `<id>#<part>` for the others). */
   readonly #runners = new Map<string, WebhookRunner>();
   /** Runners being handed over: stopped, draining, their leases still held (and renewed) until released. */
   readonly #handingOver = new Map<string, WebhookRunner>();
   readonly #byTenant = new Map<string, Set<WebhookRunner>>();
+  /** The runners of each webhook (one per partition held) and its number of partitions. */
+  readonly #byWebhook = new Map<string, { runners: Set<WebhookRunner>; partitions: number }>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #flusher: Flusher;
   readonly #options: Required<Omit<DispatcherOptions, 'maxWebhooks'>> & { maxWebhooks: number };
@@ -205,12 +215,15 @@ export class Dispatcher {
     );
   }
 
-  /** The webhooks this worker holds. */
+  /** The leases this worker holds: webhook ids, `<id>#<part>` for partitions above 0. */
   get webhookIds(): string[] {
     return [...this.#runners.keys()];
   }
 
-  /** The most webhooks this worker claims now: its fair share by the last census, within maxWebhooks. */
+  /**
+   * The most leases (webhook partitions) this worker claims now: its fair share by the last census, within
+   * maxWebhooks.
+   */
   get share(): number {
     const census = this.#census;
     const fair =
@@ -251,9 +264,10 @@ export class Dispatcher {
       this.#requestLeases();
       return;
     }
-    const runner = this.#runners.get(payload);
-    if (runner) runner.markDirty();
-    else this.#requestLeases();
+    const held = this.#byWebhook.get(payload);
+    for (const runner of held?.runners ?? []) runner.markDirty();
+    // A new webhook, or a partition another worker released: maybe ours to claim.
+    if (!held || held.runners.size < held.partitions) this.#requestLeases();
   }
 
   /** NOTIFY timehook_deliveries (a redelivery was queued): a webhook id, or "" after a reconnect. */
@@ -263,7 +277,7 @@ export class Dispatcher {
       for (const runner of this.#runners.values()) runner.markRedelivered();
       return;
     }
-    this.#runners.get(payload)?.markRedelivered();
+    for (const runner of this.#byWebhook.get(payload)?.runners ?? []) runner.markRedelivered();
   }
 
   /**
@@ -291,6 +305,7 @@ export class Dispatcher {
     }
     this.#runners.clear();
     this.#byTenant.clear();
+    this.#byWebhook.clear();
   }
 
   #markAllDirty(): void {
@@ -343,7 +358,10 @@ export class Dispatcher {
           if (kept.has(id)) {
             runner.leaseDeadline = asked + ttl;
           } else {
-            logger.warn({ webhookId: id }, 'delivery lease lost; another worker owns this webhook now');
+            logger.warn(
+              { webhookId: runner.id, lease: id },
+              'delivery lease lost; another worker owns this webhook partition now',
+            );
             runner.stop();
             this.#forget(runner);
           }
@@ -388,7 +406,7 @@ export class Dispatcher {
     this.#surplusSince = undefined;
     const idlest = [...this.#runners.values()].sort((a, b) => a.inFlight - b.inFlight).slice(0, surplus);
     this.deps.logger.info(
-      { webhooks: idlest.map((r) => r.id), census: this.#census, share: this.share },
+      { leases: idlest.map((r) => r.key), census: this.#census, share: this.share },
       'handing delivery leases over to other workers',
     );
     for (const runner of idlest) this.#track(this.#handOver(runner));
@@ -402,32 +420,37 @@ export class Dispatcher {
    */
   async #handOver(runner: WebhookRunner): Promise<void> {
     this.#forget(runner);
-    this.#handingOver.set(runner.id, runner);
+    this.#handingOver.set(runner.key, runner);
     runner.stop();
     try {
       await runner.settled();
       if (await this.#flusher.drain(this.#options.leaseTtlMs)) {
-        await this.deps.store.release(this.workerId, [runner.id]);
+        await this.deps.store.release(this.workerId, [runner.key]);
       } else {
         this.deps.logger.warn(
-          { webhookId: runner.id },
+          { webhookId: runner.id, lease: runner.key },
           'could not hand a webhook over; its lease will expire',
         );
       }
     } catch (error) {
-      this.deps.logger.warn({ err: error, webhookId: runner.id }, 'could not release a handed-over lease');
+      this.deps.logger.warn(
+        { err: error, webhookId: runner.id, lease: runner.key },
+        'could not release a handed-over lease',
+      );
     } finally {
-      this.#handingOver.delete(runner.id);
+      this.#handingOver.delete(runner.key);
     }
   }
 
   #adopt(webhook: LeasedWebhook, leaseDeadline: number): void {
+    const { part, partitions } = webhook;
+    const key = leaseKey(webhook.id, part);
     if (this.#stopping) {
-      void this.deps.store.release(this.workerId, [webhook.id]).catch(() => undefined);
+      void this.deps.store.release(this.workerId, [key]).catch(() => undefined);
       return;
     }
-    if (this.#handingOver.has(webhook.id)) return; // its hand-over releases it when drained
-    const existing = this.#runners.get(webhook.id);
+    if (this.#handingOver.has(key)) return; // its hand-over releases it when drained
+    const existing = this.#runners.get(key);
     if (existing) {
       // Our own lease had lapsed (renewals fell behind) and we claimed it again: keep the runner.
       existing.leaseDeadline = leaseDeadline;
@@ -438,9 +461,10 @@ export class Dispatcher {
     const id = webhook.id;
     const runner = new WebhookRunner(
       id,
+      key,
       webhook.tenantId,
       {
-        sync: (p) => store.sync({ webhookId: id, owner, ...p }),
+        sync: (p) => store.sync({ webhookId: id, part, owner, ...p }),
         loadEntity: (entityId, fromId, throughId, limit) =>
           store.loadEntity(id, entityId, fromId, throughId, limit),
         stopWebhook: (reason) => store.stopWebhook(id, reason),
@@ -459,24 +483,33 @@ export class Dispatcher {
         onStopped: (r, why) => this.#onRunnerStopped(r, why),
         track: (work) => this.#track(work),
       },
-      this.#runnerOptions,
+      // The webhook's in-flight limit is shared by its partitions.
+      partitions === 1
+        ? this.#runnerOptions
+        : { ...this.#runnerOptions, maxInFlight: Math.ceil(this.#runnerOptions.maxInFlight / partitions) },
       this.deps.logger,
       this.#now,
       this.#jitter,
     );
     runner.leaseDeadline = leaseDeadline;
-    this.#runners.set(id, runner);
+    this.#runners.set(key, runner);
     let tenantRunners = this.#byTenant.get(webhook.tenantId);
     if (!tenantRunners) this.#byTenant.set(webhook.tenantId, (tenantRunners = new Set()));
     tenantRunners.add(runner);
+    let webhookRunners = this.#byWebhook.get(id);
+    if (!webhookRunners) this.#byWebhook.set(id, (webhookRunners = { runners: new Set(), partitions }));
+    webhookRunners.runners.add(runner);
     runner.markDirty();
   }
 
   #forget(runner: WebhookRunner): void {
-    if (this.#runners.get(runner.id) === runner) this.#runners.delete(runner.id);
+    if (this.#runners.get(runner.key) === runner) this.#runners.delete(runner.key);
     const tenantRunners = this.#byTenant.get(runner.tenantId);
     tenantRunners?.delete(runner);
     if (tenantRunners?.size === 0) this.#byTenant.delete(runner.tenantId);
+    const webhookRunners = this.#byWebhook.get(runner.id);
+    webhookRunners?.runners.delete(runner);
+    if (webhookRunners?.runners.size === 0) this.#byWebhook.delete(runner.id);
   }
 
   /**
@@ -495,7 +528,7 @@ export class Dispatcher {
     // Disabled, expired or deleted: give the lease back and settle its open deliveries.
     const { store, logger } = this.deps;
     const work = store
-      .release(this.workerId, [runner.id])
+      .release(this.workerId, [runner.key])
       .then(() => store.abandonStopped(ABANDON_BATCH))
       .catch((error: unknown) =>
         logger.warn({ err: error }, 'could not settle a stopped webhook; retrying later'),

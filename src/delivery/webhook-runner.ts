@@ -121,7 +121,10 @@ export class WebhookRunner {
   leaseDeadline = 0;
 
   constructor(
+    /** The webhook's id. */
     readonly id: string,
+    /** The lease this runner sends under: one partition of the webhook (store/delivery-leases.ts leaseKey). */
+    readonly key: string,
     readonly tenantId: string,
     private readonly store: RunnerStore,
     private readonly hooks: RunnerHooks,

@@ -31,6 +31,8 @@ export interface DispatchTarget {
   validUntil: Date;
   /** Enabled, not deleted and not past validUntil (by the store's clock). */
   active: boolean;
+  /** How many partitions the webhook's deliveries are split into (migration 000007). */
+  partitions: number;
 }
 
 /** An open (Pending or Failed) delivery as the worker holds it. */
@@ -70,6 +72,7 @@ interface TargetRow {
   previous_key_valid_until: Date | null;
   valid_until: Date;
   active: boolean;
+  partitions: number;
   cursor: number;
   held: boolean;
 }
@@ -88,6 +91,9 @@ interface OpenRow {
 const MAX_BIGINT = '9223372036854775807';
 const OPEN_COLUMNS = `id, entity_id, change_version, change_type, body, attempt_count, next_attempt_at, committed_at`;
 const OPEN = `status in ('Pending', 'Failed')`;
+/** The lowest low-water mark of a webhook's partitions: every delivery below it is settled. */
+const LOWEST_OPEN_FROM = (webhook: string): string =>
+  `(select coalesce(min(p.open_from), 0) from delivery_partitions p where p.webhook_id = ${webhook})`;
 
 const toOpen = (r: OpenRow): OpenDelivery => ({
   id: r.id,
@@ -100,14 +106,19 @@ const toOpen = (r: OpenRow): OpenDelivery => ({
   committedAt: r.committed_at,
 });
 
-/** The webhook row as the fan-out reads it, locked; $1 = webhook id, $2 = owner. */
+/**
+ * The webhook row as the fan-out reads it, locked, and whether $2 holds the lease of its partition $3;
+ * $1 = webhook id. (The partition row is locked by the sync call that follows, in the webhook → partition
+ * order of every writer.)
+ */
 const TARGET_SELECT = `
-  select id, tenant_id, collection, destination_url, external_references, key_encrypted,
-         previous_key_encrypted, previous_key_valid_until, valid_until,
-         (status = 'Enabled' and deleted_at is null and valid_until > now()) as active,
-         greatest(coalesce(delivery_cursor, created_version), created_version) as cursor,
-         coalesce(lease_owner = $2, false) as held
-    from webhooks where id = $1::uuid for update`;
+  select w.id, w.tenant_id, w.collection, w.destination_url, w.external_references, w.key_encrypted,
+         w.previous_key_encrypted, w.previous_key_valid_until, w.valid_until, w.partitions,
+         (w.status = 'Enabled' and w.deleted_at is null and w.valid_until > now()) as active,
+         greatest(coalesce(w.delivery_cursor, w.created_version), w.created_version) as cursor,
+         coalesce(p.lease_owner = $2, false) as held
+    from webhooks w left join delivery_partitions p on p.webhook_id = w.id and p.part = $3::int
+   where w.id = $1::uuid for update of w`;
 
 const toTarget = (t: TargetRow): DispatchTarget => ({
   id: t.id,
@@ -120,11 +131,14 @@ const toTarget = (t: TargetRow): DispatchTarget => ({
   previousKeyValidUntil: t.previous_key_valid_until,
   validUntil: t.valid_until,
   active: t.active,
+  partitions: t.partitions,
 });
 
 /** What a sync asks for: fan out up to `limit` changes, then load up to `space` open deliveries above afterId. */
 export interface SyncParams {
   webhookId: string;
+  /** The partition whose lease `owner` holds and whose open deliveries are loaded (0 for a whole webhook). */
+  part: number;
   owner: string;
   limit: number;
   /** The webhook is known to have no externalReferences (one call; pass false when unknown). */
@@ -132,9 +146,9 @@ export interface SyncParams {
   afterId: number;
   space: number;
   /**
-   * Where the caller believes the webhook's open work starts (0: no opinion). The webhook's low-water mark
-   * (open_from, migration 000006) moves up to it when every delivery below it is settled, else to the first
-   * open one.
+   * Where the caller believes the partition's open work starts (0: no opinion). The partition's low-water
+   * mark (open_from, migrations 000006 and 000007) moves up to it when every delivery of the partition below
+   * it is settled, else to the first open one.
    */
   low?: number;
 }
@@ -142,12 +156,13 @@ export interface SyncParams {
 type SyncRow = OpenRow & Omit<TargetRow, 'id' | 'cursor'> & { fanned_out: number };
 
 const SYNC_CALL =
-  'select * from timehook_sync_deliveries($1::uuid, $2, $3::int, $4::bigint, $5::int, $6::bigint)';
+  'select * from timehook_sync_deliveries($1::uuid, $2::int, $3, $4::int, $5::bigint, $6::int, $7::bigint)';
 
-/** The sync of a webhook without externalReferences: one call of timehook_sync_deliveries (migration 000006). */
+/** The sync of a webhook without externalReferences: one call of timehook_sync_deliveries (000007). */
 async function syncPlain(db: Queryable, p: SyncParams): Promise<SyncResult> {
   const rows = await db.query<SyncRow>(SYNC_CALL, [
     p.webhookId,
+    p.part,
     p.owner,
     p.limit,
     p.afterId,
@@ -168,7 +183,7 @@ async function syncPlain(db: Queryable, p: SyncParams): Promise<SyncResult> {
 /** The sync in a transaction, with bodies decorated in JS when the webhook asked for externalReferences. */
 async function syncDecorated(db: Db, p: SyncParams): Promise<SyncResult> {
   return db.transaction(async (tx) => {
-    const t = (await tx.query<TargetRow>(TARGET_SELECT, [p.webhookId, p.owner]))[0];
+    const t = (await tx.query<TargetRow>(TARGET_SELECT, [p.webhookId, p.owner, p.part]))[0];
     if (!t || !t.held) return { held: false };
     if (!t.active) return { held: true, target: toTarget(t), fannedOut: 0, caughtUp: true, rows: [] };
     const changes =
@@ -221,6 +236,7 @@ async function syncDecorated(db: Db, p: SyncParams): Promise<SyncResult> {
     // under the lock: it sees the rows just inserted and every earlier one.
     const rows = await tx.query<OpenRow>(SYNC_CALL, [
       p.webhookId,
+      p.part,
       p.owner,
       0,
       p.afterId,
@@ -238,10 +254,11 @@ async function syncDecorated(db: Db, p: SyncParams): Promise<SyncResult> {
 }
 
 /**
- * The webhook owner's sync, atomically under the webhook row's lock: reads the webhook (state, keys), checks
- * that `owner` still holds its lease, and if it is active moves up to `limit` changes of its collection above
- * the cursor (and above created_version) into deliveries with their event bodies, advancing the cursor; then
- * loads up to `space` open deliveries with id > afterId, in id order (the new ones included).
+ * A partition holder's sync, atomically under the webhook row's lock: reads the webhook (state, keys), checks
+ * that `owner` still holds the lease of partition `part`, and if the webhook is active moves up to `limit`
+ * changes of its collection above the cursor (and above created_version) into deliveries with their event
+ * bodies, advancing the cursor (for every partition: the fan-out is the webhook's); then loads up to `space`
+ * open deliveries of the partition with id > afterId, in id order (the new ones included).
  *
  * Every insert into a webhook's deliveries happens under that lock (here and in requestRedelivery), so a
  * webhook's delivery ids grow in commit order: a reader that has seen id N never later finds a new open
@@ -372,9 +389,8 @@ export async function stopWebhook(db: Db, webhookId: string, reason: DisabledRea
     // disableWebhook locks the webhook's row first: no delivery of it is inserted meanwhile.
     const changed = await disableWebhook(tx, webhookId, reason);
     await tx.query(
-      `with w as (select open_from from webhooks where id = $1::uuid)
-       update deliveries d set status = 'Abandoned', abandoned = true from w
-        where d.webhook_id = $1::uuid and d.id >= w.open_from and d.${OPEN}`,
+      `update deliveries d set status = 'Abandoned', abandoned = true
+        where d.webhook_id = $1::uuid and d.id >= ${LOWEST_OPEN_FROM('$1::uuid')} and d.${OPEN}`,
       [webhookId],
     );
     await tx.query(SETTLED_THROUGH_LAST, [[webhookId]]);
@@ -388,14 +404,15 @@ export async function stopWebhook(db: Db, webhookId: string, reason: DisabledRea
  */
 export async function abandonStoppedDeliveries(db: Db, limit: number): Promise<number> {
   return db.transaction(async (tx) => {
-    // Stopped webhooks whose low-water mark is not yet past their last delivery, locked (no delivery of a
-    // stopped webhook is inserted, and a webhook enabled again meanwhile is no longer picked).
+    // Stopped webhooks whose lowest low-water mark is not yet past their last delivery, locked (no delivery
+    // of a stopped webhook is inserted, and a webhook enabled again meanwhile is no longer picked).
     const stopped = await tx.query<{ id: string; open_from: number }>(
-      `select w.id, w.open_from from webhooks w
+      `select w.id, ${LOWEST_OPEN_FROM('w.id')} as open_from from webhooks w
         where (w.status <> 'Enabled' or w.deleted_at is not null or w.valid_until <= now())
-          and w.open_from <= (select coalesce(max(d.id), 0) from deliveries d where d.webhook_id = w.id)
+          and ${LOWEST_OPEN_FROM('w.id')}
+              <= (select coalesce(max(d.id), 0) from deliveries d where d.webhook_id = w.id)
         order by w.id limit $1
-        for update skip locked`,
+        for update of w skip locked`,
       [limit],
     );
     if (stopped.length === 0) return 0;
@@ -419,11 +436,14 @@ export async function abandonStoppedDeliveries(db: Db, limit: number): Promise<n
   });
 }
 
-/** Moves the low-water mark of webhooks ($1, locked, with no open delivery) past their last delivery. */
-const SETTLED_THROUGH_LAST = `update webhooks w
-    set open_from = greatest(w.open_from, (select coalesce(max(d.id), 0) + 1 from deliveries d
-                                            where d.webhook_id = w.id))
-  where w.id = any($1::uuid[])`;
+/**
+ * Moves the low-water marks of every partition of webhooks ($1, locked, with no open delivery) past their last
+ * delivery.
+ */
+const SETTLED_THROUGH_LAST = `update delivery_partitions p
+    set open_from = greatest(p.open_from, (select coalesce(max(d.id), 0) + 1 from deliveries d
+                                            where d.webhook_id = p.webhook_id))
+  where p.webhook_id = any($1::uuid[])`;
 
 // ---- The delivery log (SPEC §1.3) ----
 
@@ -488,8 +508,7 @@ const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
  * webhook's low-water mark, Abandoned ones are in their partial index.
  */
 const STATUS_INDEXED = `($3::text is distinct from 'Abandoned' or abandoned)
-        and id >= case when $3::text in ('Pending', 'Failed')
-                       then (select open_from from webhooks where id = $1::uuid) else 0 end`;
+        and id >= case when $3::text in ('Pending', 'Failed') then ${LOWEST_OPEN_FROM('$1::uuid')} else 0 end`;
 
 /**
  * A page of a webhook's deliveries, newest first: those with id below beforeId (all when undefined),
@@ -696,7 +715,7 @@ export interface OpenDeliveryStats {
 export async function openDeliveryStats(db: Queryable): Promise<OpenDeliveryStats[]> {
   const rows = await db.query<{ webhook_id: string; n: number; oldest: Date }>(
     `select d.webhook_id, count(*)::int as n, min(d.committed_at) as oldest
-       from webhooks w join deliveries d on d.webhook_id = w.id and d.id >= w.open_from
+       from webhooks w join deliveries d on d.webhook_id = w.id and d.id >= ${LOWEST_OPEN_FROM('w.id')}
       where d.${OPEN} and w.status = 'Enabled' and w.deleted_at is null
       group by d.webhook_id`,
   );

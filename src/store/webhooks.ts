@@ -74,6 +74,11 @@ export interface NewWebhook {
   keyEncrypted: string;
   createdAt: Date;
   validUntil: Date;
+  /**
+   * Partitions its deliveries are split into (1 to 64, fixed for its life; migration 000007): each is leased
+   * on its own, so that many workers may send its events at once. Default 1.
+   */
+  partitions?: number;
 }
 
 export type CreateWebhookResult = { ok: true; webhook: WebhookRecord } | { ok: false; enabledCount: number };
@@ -103,8 +108,8 @@ export async function createWebhook(
     const createdVersion = await currentVersion(tx, webhook.tenantId);
     const rows = await tx.query<WebhookRow>(
       `insert into webhooks (id, tenant_id, collection, destination_url, external_references, key_encrypted,
-                             valid_until, created_at, created_version)
-       values ($2::uuid, $3, $4, $5, $6::jsonb, $7, $8::timestamptz, $9::timestamptz, $10::bigint)
+                             valid_until, created_at, created_version, partitions)
+       values ($2::uuid, $3, $4, $5, $6::jsonb, $7, $8::timestamptz, $9::timestamptz, $10::bigint, $11::int)
        returning ${WEBHOOK_COLUMNS}`,
       [
         webhook.createdAt,
@@ -117,6 +122,7 @@ export async function createWebhook(
         webhook.validUntil,
         webhook.createdAt,
         createdVersion,
+        webhook.partitions ?? 1,
       ],
     );
     return { ok: true, webhook: toWebhook(rows[0]!) };

@@ -1,5 +1,5 @@
 // Registration of delivery workers (SPEC §4): each live worker refreshes its row while it runs, and the number
-// of live workers and of sendable webhooks gives every worker its fair share of the webhook leases.
+// of live workers and of sendable webhook partitions gives every worker its fair share of the leases.
 
 import type { Queryable } from './db.ts';
 
@@ -9,16 +9,18 @@ export interface WorkerIdentity {
   pid: number;
 }
 
-/** What a worker needs to size its share: live workers (itself included) and sendable webhooks. */
+/** What a worker needs to size its share: live workers (itself included) and leases to share. */
 export interface WorkerCensus {
   liveWorkers: number;
+  /** Partitions of the sendable webhooks: the leases (the webhooks themselves when each has one partition). */
   activeWebhooks: number;
 }
 
 /**
  * Records that `worker` is alive now (registering it on first call), forgets workers silent for longer than
- * forgetAfterMs, and counts the live workers — seen within ttlMs, this one included — and the webhooks that
- * can be delivered (Enabled, not deleted, not past valid_until). One statement; times are the store's clock.
+ * forgetAfterMs, and counts the live workers — seen within ttlMs, this one included — and the partitions of
+ * the webhooks that can be delivered (Enabled, not deleted, not past valid_until). One statement; times are
+ * the store's clock.
  */
 export async function heartbeatWorker(
   db: Queryable,
@@ -38,7 +40,7 @@ export async function heartbeatWorker(
      select 1 + (select count(*) from workers
                   where id <> $1 and last_seen >= now() - $4::double precision * interval '1 millisecond')::int
               as live_workers,
-            (select count(*) from webhooks
+            (select coalesce(sum(partitions), 0) from webhooks
               where status = 'Enabled' and deleted_at is null and valid_until > now())::int as active_webhooks`,
     [worker.id, worker.host, worker.pid, ttlMs, forgetAfterMs],
   );

@@ -406,7 +406,10 @@ describe('webhook lifecycle', () => {
     const token = await tenantWithData();
     const openFrom = async (id: string) =>
       (
-        await h.db.query<{ open_from: number }>('select open_from from webhooks where id = $1::uuid', [id])
+        await h.db.query<{ open_from: number }>(
+          'select open_from from delivery_partitions where webhook_id = $1::uuid and part = 0',
+          [id],
+        )
       )[0]!.open_from;
     await withReceiver(
       () => reply.ok(),

@@ -27,6 +27,7 @@ const syncResult = (webhookId: string, rows: OpenDelivery[]): SyncResult => ({
     previousKeyValidUntil: null,
     validUntil: new Date(Date.now() + 3_600_000),
     active: true,
+    partitions: 1,
   },
   fannedOut: 0,
   caughtUp: true,
@@ -70,7 +71,7 @@ function fakeStore(entities: number, versionsPerEntity: number): Fake {
     store: {
       claim: async () => {
         fake.claims++;
-        return fake.keepLease ? [{ id: WEBHOOK, tenantId: 't' }] : [];
+        return fake.keepLease ? [{ id: WEBHOOK, tenantId: 't', part: 0, partitions: 1 }] : [];
       },
       renew: async (_owner, ids) => {
         fake.renewals++;
@@ -278,7 +279,7 @@ describe('Dispatcher fair share', () => {
       claim: async (who, _ttl, limit) => {
         const free = ids.filter((id) => !owner.has(id)).slice(0, limit);
         for (const id of free) owner.set(id, who);
-        return free.map((id) => ({ id, tenantId: 't' }));
+        return free.map((id) => ({ id, tenantId: 't', part: 0, partitions: 1 }));
       },
       renew: async (who, held) => held.filter((id) => owner.get(id) === who),
       release: async (who, released) => {

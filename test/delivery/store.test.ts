@@ -8,6 +8,7 @@ import { appendChanges, pruneChanges, type NewChange } from '../../src/store/cha
 import {
   abandonStoppedDeliveries,
   findDelivery,
+  stopWebhook,
   listDeliveries,
   pruneDeliveries,
   recordAttempts,
@@ -17,6 +18,7 @@ import {
 } from '../../src/store/deliveries.ts';
 import {
   claimWebhookLeases,
+  leaseKey,
   releaseWebhookLeases,
   renewWebhookLeases,
 } from '../../src/store/delivery-leases.ts';
@@ -35,7 +37,7 @@ after(async () => {
 
 const HOUR = 3_600_000;
 
-async function newWebhook(tenant: string, collection = 'absences'): Promise<string> {
+async function newWebhook(tenant: string, collection = 'absences', partitions = 1): Promise<string> {
   await ensureTenant(db, tenant);
   const id = randomUUID();
   const created = await createWebhook(
@@ -49,6 +51,7 @@ async function newWebhook(tenant: string, collection = 'absences'): Promise<stri
       keyEncrypted: 'v1.sealed',
       createdAt: new Date(),
       validUntil: new Date(Date.now() + HOUR),
+      partitions,
     },
     1_000,
   );
@@ -148,7 +151,7 @@ describe('fan-out', () => {
       ]);
 
       const sync = (owner: string, space: number) =>
-        syncDeliveries(db, { webhookId: id, owner, limit: 3, plain, afterId: 0, space });
+        syncDeliveries(db, { webhookId: id, part: 0, owner, limit: 3, plain, afterId: 0, space });
       const first = await sync('fan', 0);
       assert.ok(first.held);
       assert.equal(first.fannedOut, 3);
@@ -209,6 +212,7 @@ test(
     await write(tenant, [absenceChange(1)]);
     const first = await syncDeliveries(db, {
       webhookId: id,
+      part: 0,
       owner: 'race',
       limit: 100,
       plain: true,
@@ -238,6 +242,7 @@ test(
     await lockTaken;
     const syncing = syncDeliveries(db, {
       webhookId: id,
+      part: 0,
       owner: 'race',
       limit: 100,
       plain: true,
@@ -275,6 +280,7 @@ describe('bookkeeping', () => {
     );
     const synced = await syncDeliveries(db, {
       webhookId: id,
+      part: 0,
       owner: 'bk',
       limit: 100,
       plain: true,
@@ -353,8 +359,12 @@ describe('bookkeeping', () => {
 
 describe('the low-water mark (open_from)', () => {
   const openFrom = async (id: string): Promise<number> =>
-    (await db.query<{ open_from: number }>('select open_from from webhooks where id = $1::uuid', [id]))[0]!
-      .open_from;
+    (
+      await db.query<{ open_from: number }>(
+        'select open_from from delivery_partitions where webhook_id = $1::uuid and part = 0',
+        [id],
+      )
+    )[0]!.open_from;
 
   async function webhookWith(n: number, owner: string) {
     const tenant = newTenant();
@@ -365,7 +375,16 @@ describe('the low-water mark (open_from)', () => {
       Array.from({ length: n }, (_, i) => absenceChange(i + 1)),
     );
     const sync = (low: number, afterId = 0) =>
-      syncDeliveries(db, { webhookId: id, owner, limit: 100, plain: true, afterId, space: 100, low });
+      syncDeliveries(db, {
+        webhookId: id,
+        part: 0,
+        owner,
+        limit: 100,
+        plain: true,
+        afterId,
+        space: 100,
+        low,
+      });
     const first = await sync(0);
     assert.ok(first.held);
     return { tenant, id, ids: first.rows.map((r) => r.id), sync };
@@ -403,6 +422,7 @@ describe('the low-water mark (open_from)', () => {
     await recordAttempts(db, [delivered(ids[0]!), delivered(ids[1]!)]);
     const stranger = await syncDeliveries(db, {
       webhookId: id,
+      part: 0,
       owner: 'not-the-owner',
       limit: 100,
       plain: true,
@@ -467,6 +487,160 @@ describe('the low-water mark (open_from)', () => {
   });
 });
 
+describe('partitions (migration 000007)', () => {
+  const marks = async (id: string): Promise<number[]> =>
+    (
+      await db.query<{ open_from: number }>(
+        'select open_from from delivery_partitions where webhook_id = $1::uuid order by part',
+        [id],
+      )
+    ).map((r) => r.open_from);
+
+  /** A webhook of 3 partitions whose leases went to three owners, and 30 changes over entities 1-10. */
+  async function partitioned(prefix: string) {
+    const tenant = newTenant();
+    const id = await newWebhook(tenant, 'absences', 3);
+    const owners = [`${prefix}-a`, `${prefix}-b`, `${prefix}-c`];
+    const parts = new Map<string, number>();
+    for (const owner of owners) {
+      // Claims skip other tests' free webhooks only by luck: keep claiming until this webhook's part comes.
+      for (;;) {
+        const claimed = await claimWebhookLeases(db, owner, 60_000, 1);
+        assert.equal(claimed.length, 1, 'a free partition');
+        if (claimed[0]!.id === id) {
+          assert.equal(claimed[0]!.partitions, 3);
+          parts.set(owner, claimed[0]!.part);
+          break;
+        }
+      }
+    }
+    assert.deepEqual([...parts.values()].sort(), [0, 1, 2], 'each owner holds one partition');
+    await write(
+      tenant,
+      Array.from({ length: 30 }, (_, i) => absenceChange((i % 10) + 1, i)),
+    );
+    const sync = (owner: string, low = 0, afterId = 0) =>
+      syncDeliveries(db, {
+        webhookId: id,
+        part: parts.get(owner)!,
+        owner,
+        limit: 100,
+        plain: true,
+        afterId,
+        space: 100,
+        low,
+      });
+    return { tenant, id, owners, parts, sync };
+  }
+
+  test('a webhook gets its partitions; each holder loads only its own, the fan-out runs once', async () => {
+    const { id, owners, parts, sync } = await partitioned('pt1');
+    const loaded = new Map<string, number[]>();
+    let fanned = 0;
+    for (const owner of owners) {
+      const result = await sync(owner);
+      assert.ok(result.held);
+      assert.equal(result.target.partitions, 3);
+      fanned += result.fannedOut;
+      loaded.set(
+        owner,
+        result.rows.map((r) => r.entityId),
+      );
+      for (const row of result.rows)
+        assert.equal(row.entityId % 3, parts.get(owner), `entity ${row.entityId}`);
+    }
+    assert.equal(fanned, 30, 'every change became one delivery, whichever holder synced first');
+    assert.equal([...loaded.values()].flat().length, 30, 'the partitions together load every delivery');
+    // Entity 3 (partition 0) has three events; its holder loads them in order, no other holder sees them.
+    const holder0 = owners.find((o) => parts.get(o) === 0)!;
+    assert.deepEqual(
+      loaded.get(holder0)!.filter((e) => e === 3),
+      [3, 3, 3],
+    );
+    // Another owner's lease does not let a worker sync this partition.
+    const intruder = owners.find((o) => parts.get(o) !== 0)!;
+    const stolen = await syncDeliveries(db, {
+      webhookId: id,
+      part: 0,
+      owner: intruder,
+      limit: 100,
+      plain: true,
+      afterId: 0,
+      space: 100,
+    });
+    assert.equal(stolen.held, false);
+    for (const owner of owners) await releaseWebhookLeases(db, owner);
+  });
+
+  test('leases are renewed and released per partition, by key', async () => {
+    const { id, owners, parts } = await partitioned('pt2');
+    const [a, b] = owners as [string, string];
+    const keyOf = (owner: string) => leaseKey(id, parts.get(owner)!);
+    assert.deepEqual(await renewWebhookLeases(db, a, [keyOf(a), keyOf(b)], 60_000), [keyOf(a)]);
+    await releaseWebhookLeases(db, b, [keyOf(b)]);
+    const taken = (await claimWebhookLeases(db, a, 60_000, 1_000)).filter((w) => w.id === id);
+    assert.deepEqual(
+      taken.map((w) => w.part),
+      [parts.get(b)],
+      'the released partition is free; the held ones are not',
+    );
+    assert.deepEqual(
+      (await renewWebhookLeases(db, a, [keyOf(a), keyOf(b)], 60_000)).sort(),
+      [keyOf(a), keyOf(b)].sort(),
+    );
+    for (const owner of owners) await releaseWebhookLeases(db, owner);
+  });
+
+  test('each partition keeps its own low-water mark; disabling settles them all', async () => {
+    const { id, owners, parts, sync } = await partitioned('pt3');
+    const rows = new Map<string, number[]>();
+    for (const owner of owners) {
+      const result = await sync(owner);
+      assert.ok(result.held);
+      rows.set(
+        owner,
+        result.rows.map((r) => r.id),
+      );
+    }
+    // The holder of partition 1 acknowledges all of its deliveries and proposes a mark past them.
+    const holder1 = owners.find((o) => parts.get(o) === 1)!;
+    const own = rows.get(holder1)!;
+    await recordAttempts(
+      db,
+      own.map((d) => delivered(d)),
+    );
+    const last = Math.max(...[...rows.values()].flat());
+    await sync(holder1, last + 1, last);
+    const after = await marks(id);
+    assert.equal(after[1], last + 1, 'partition 1 is settled through the last delivery');
+    assert.equal(after[0], 0, 'the other partitions did not move');
+    assert.equal(after[2], 0);
+    // Its holder's load is now empty; the other partitions still load all of theirs.
+    const empty = await sync(holder1);
+    assert.deepEqual(empty.held && empty.rows, []);
+    const holder2 = owners.find((o) => parts.get(o) === 2)!;
+    const still = await sync(holder2);
+    assert.deepEqual(still.held && still.rows.map((r) => r.id), rows.get(holder2));
+    // The Pending filter of the log starts at the lowest mark: it still lists the other partitions' rows.
+    const pending = await listDeliveries(db, id, { status: 'Pending', limit: 100 });
+    assert.equal(pending.length, 30 - own.length);
+
+    assert.ok(await stopWebhook(db, id, 'EndpointGone'));
+    assert.deepEqual(await marks(id), [last + 1, last + 1, last + 1]);
+    assert.equal((await listDeliveries(db, id, { status: 'Abandoned', limit: 100 })).length, 30 - own.length);
+    for (const owner of owners) await releaseWebhookLeases(db, owner);
+  });
+
+  test('the census counts partitions', async () => {
+    await db.query('delete from workers');
+    const me = { id: 'census-p', host: 'h', pid: 1 };
+    const before = (await heartbeatWorker(db, me, 60_000, 3_600_000)).activeWebhooks;
+    await newWebhook(newTenant(), 'absences', 4);
+    assert.equal((await heartbeatWorker(db, me, 60_000, 3_600_000)).activeWebhooks, before + 4);
+    await deregisterWorker(db, 'census-p');
+  });
+});
+
 describe('delivery log by entity', () => {
   test('pages through one entity exactly, with and without a status filter', async () => {
     const tenant = newTenant();
@@ -477,7 +651,15 @@ describe('delivery log by entity', () => {
       tenant,
       Array.from({ length: 12 }, (_, i) => absenceChange(1 + (i % 3), i)),
     );
-    await syncDeliveries(db, { webhookId: id, owner: 'log', limit: 100, plain: true, afterId: 0, space: 0 });
+    await syncDeliveries(db, {
+      webhookId: id,
+      part: 0,
+      owner: 'log',
+      limit: 100,
+      plain: true,
+      afterId: 0,
+      space: 0,
+    });
     await releaseWebhookLeases(db, 'log');
     const all = await listDeliveries(db, id, { limit: 100 });
     const expected = all.filter((d) => d.entityId === 2).map((d) => d.id);
@@ -525,6 +707,7 @@ describe('pruning the change log', () => {
     await claimWebhookLeases(db, 'prune', 60_000, 1_000);
     await syncDeliveries(db, {
       webhookId: id,
+      part: 0,
       owner: 'prune',
       limit: 100,
       plain: true,

@@ -42,7 +42,7 @@ export interface Cluster {
   /** Like call, asserting a 2xx answer. */
   ok(method: string, path: string, body?: unknown): Promise<ConnectorResponse['body']>;
   startWorker(): Promise<WorkerProcess>;
-  /** Lease owners of the enabled webhooks and how many each holds. */
+  /** Lease owners of the enabled webhooks' partitions and how many partitions each holds. */
   leaseOwners(): Promise<Map<string | null, number>>;
   /** Kills every process left and drops the database. */
   close(): Promise<void>;
@@ -123,9 +123,11 @@ export async function startCluster(settings: Record<string, string>): Promise<Cl
       },
       async leaseOwners() {
         const rows = await db.query<{ owner: string | null; n: number }>(
-          `select lease_owner as owner, count(*)::int as n from webhooks
-            where status = 'Enabled' and deleted_at is null and (lease_until > now() or lease_owner is null)
-            group by lease_owner`,
+          `select p.lease_owner as owner, count(*)::int as n
+             from webhooks w join delivery_partitions p on p.webhook_id = w.id
+            where w.status = 'Enabled' and w.deleted_at is null
+              and (p.lease_until > now() or p.lease_owner is null)
+            group by p.lease_owner`,
         );
         return new Map(rows.rows.map((r) => [r.owner, r.n]));
       },
