@@ -30,6 +30,11 @@ export interface Settings {
     maxInFlight: number;
   };
   backlog: { entities: number; rounds: number; batch: number; concurrency: number; retryDelay: string };
+  /**
+   * Workload 7: TIMEHOOK_DELIVERY_PARTITIONS of every process, in both the one- and the two-worker run, so
+   * both send a webhook of the same shape (one worker holds both partitions, or each worker holds one).
+   */
+  scaleOut: { partitions: number };
   /** Longest wait for deliveries in one workload, and how long without progress counts as stalled. */
   waitMs: number;
   stallMs: number;
@@ -49,6 +54,7 @@ export function settingsFor(quick: boolean, cpuProfileDir: string | undefined): 
         fanout: { webhooks: 40, entities: 20, rounds: 5, receivers: 2, portsPerReceiver: 4 },
         latency: { rate: 200, seconds: 3, webhooks: 10, batch: 10, entities: 1_000, maxInFlight: 32 },
         backlog: { entities: 500, rounds: 20, batch: 1_000, concurrency: 2, retryDelay: '1s' },
+        scaleOut: { partitions: 2 },
         waitMs: 30_000,
         stallMs: 10_000,
         probeMs: 5_000,
@@ -64,6 +70,7 @@ export function settingsFor(quick: boolean, cpuProfileDir: string | undefined): 
         fanout: { webhooks: 200, entities: 100, rounds: 5, receivers: 2, portsPerReceiver: 4 },
         latency: { rate: 1_000, seconds: 30, webhooks: 10, batch: 10, entities: 1_000, maxInFlight: 32 },
         backlog: { entities: 10_000, rounds: 100, batch: 1_000, concurrency: 2, retryDelay: '2s' },
+        scaleOut: { partitions: 2 },
         waitMs: 20 * 60_000,
         stallMs: 120_000,
         probeMs: 10_000,
@@ -1082,7 +1089,9 @@ async function pendingFromMetrics(api: Api): Promise<number | null> {
 
 /**
  * 7 — scale-out (PostgreSQL): `serve --role api` plus one, then two `serve --role worker` processes on the
- * throughput workload; per-worker CPU shows whether the second worker took a share of the work.
+ * throughput workload, every process with TIMEHOOK_DELIVERY_PARTITIONS = settings.scaleOut.partitions (see
+ * startScaleOut), so the webhook of each run has that many partitions; per-worker CPU shows whether the
+ * second worker took a share of the work.
  */
 export async function scaleOut(
   bench: Bench,
@@ -1096,6 +1105,7 @@ export async function scaleOut(
   const cpu2 = bench.workers.map((w) => w.cpuSeconds() ?? 0);
   const two = await throughput(bench, '7b', 'scale-out, 2 workers', ENTITY_BASE.scale2);
   const used2 = bench.workers.map((w, i) => round((w.cpuSeconds() ?? 0) - cpu2[i]!, 2));
+  const partitions = bench.settings.scaleOut.partitions;
   const r1 = one.figures.deliveriesPerSecond as number;
   const r2 = two.figures.deliveriesPerSecond as number;
   const shared = used2.length === 2 && Math.min(...used2) > 0.25 * Math.max(...used2);
@@ -1106,6 +1116,7 @@ export async function scaleOut(
     store: bench.store.kind,
     target: 'two workers ≥ one, nothing lost or reordered',
     figures: {
+      partitions,
       oneWorker: { ...one.figures, workerCpuSeconds: used1 },
       twoWorkers: { ...two.figures, workerCpuSeconds: used2 },
       ratio: round(r2 / r1, 3),
@@ -1113,15 +1124,17 @@ export async function scaleOut(
     },
     cpu: two.cpu,
   };
+  const shape = `one webhook of ${partitions} partition${partitions === 1 ? '' : 's'} (TIMEHOOK_DELIVERY_PARTITIONS=${partitions} in every process, both runs)`;
   const note = shared
-    ? `the two workers used ${used2.join(' and ')} CPU-s`
-    : `one webhook's work stayed on one worker (worker CPU ${used2.join(' / ')} s): per-webhook leases do not split a single webhook`;
+    ? `${shape}; the two workers used ${used2.join(' and ')} CPU-s`
+    : `${shape}; the work stayed on one worker (worker CPU ${used2.join(' / ')} s)${partitions === 1 ? ': one partition is one lease, held by one worker' : ': the second worker did not take a partition'}`;
   if (one.status === 'void' || two.status === 'void') {
     return {
       ...base,
       status: 'void',
       headline,
       reason: [
+        shape,
         one.status === 'void' ? `1 worker: ${one.reason}` : '',
         two.status === 'void' ? `2 workers: ${two.reason}` : '',
       ]
@@ -1143,12 +1156,20 @@ export async function scaleOut(
   };
 }
 
-/** Starts the api role and `workers` worker processes (stopping whatever ran before). */
+/**
+ * Starts the api role and `workers` worker processes (stopping whatever ran before), each with `env` plus
+ * TIMEHOOK_DELIVERY_PARTITIONS of the scale-out settings: the api process creates the webhooks, so it needs
+ * the setting; the workers get it too, so that every process of the run has the same environment.
+ */
 export async function startScaleOut(
   bench: Bench,
   workers: number,
-  env: Record<string, string>,
+  baseEnv: Record<string, string>,
 ): Promise<void> {
+  const env = {
+    ...baseEnv,
+    TIMEHOOK_DELIVERY_PARTITIONS: String(bench.settings.scaleOut.partitions),
+  };
   const profile = bench.settings.cpuProfileDir;
   if (bench.server.role !== 'api') {
     await bench.server.stop();

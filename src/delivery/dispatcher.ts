@@ -151,6 +151,14 @@ export interface DispatcherDeps {
 }
 
 const ABANDON_BATCH = 10_000;
+
+/**
+ * A partition's part of the webhook's in-flight limit: the limit divided among the partitions, the remainder
+ * going to the first ones, so the parts add up to the limit (each at least 1: with more partitions than the
+ * limit, the webhook has one attempt in flight per partition at most).
+ */
+export const partitionShare = (limit: number, part: number, partitions: number): number =>
+  Math.max(1, Math.floor(limit / partitions) + (part < limit % partitions ? 1 : 0));
 /** The smallest window a runner gets, however many share the worker's total. */
 const MIN_WINDOW = 64;
 
@@ -483,10 +491,12 @@ export class Dispatcher {
         onStopped: (r, why) => this.#onRunnerStopped(r, why),
         track: (work) => this.#track(work),
       },
-      // The webhook's in-flight limit is shared by its partitions.
       partitions === 1
         ? this.#runnerOptions
-        : { ...this.#runnerOptions, maxInFlight: Math.ceil(this.#runnerOptions.maxInFlight / partitions) },
+        : {
+            ...this.#runnerOptions,
+            maxInFlight: partitionShare(this.#runnerOptions.maxInFlight, part, partitions),
+          },
       this.deps.logger,
       this.#now,
       this.#jitter,

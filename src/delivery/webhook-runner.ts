@@ -349,7 +349,9 @@ export class WebhookRunner {
         }
         this.#plain = Object.keys(result.target.externalReferences).length === 0;
         if (fanOut && !result.caughtUp) this.#dirty = true;
-        if (result.fannedOut > 0) this.#scanExhausted = false;
+        // New rows may lie beyond scanFrom: ours, or (with partitions) another partition holder's fan-out of
+        // the changes that woke us, which left nothing for ours to do.
+        if (result.fannedOut > 0 || (fanOut && result.target.partitions > 1)) this.#scanExhausted = false;
         // Loaded after the fan-out, under the same lock: the rows include the deliveries just made.
         if (space > 0) this.#accept(result.rows, space);
         this.#syncFailures = 0;

@@ -4,7 +4,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { Dispatcher, type DispatcherOptions, type DispatcherStore } from '../../src/delivery/dispatcher.ts';
+import {
+  Dispatcher,
+  partitionShare,
+  type DispatcherOptions,
+  type DispatcherStore,
+} from '../../src/delivery/dispatcher.ts';
 import type { SendRequest, SendResult } from '../../src/delivery/sender.ts';
 import { createLogger } from '../../src/log.ts';
 import type { AttemptRecord, OpenDelivery, SyncResult } from '../../src/store/deliveries.ts';
@@ -390,4 +395,25 @@ describe('Dispatcher fair share', () => {
       await d.stop();
     }
   });
+});
+
+test("a webhook's in-flight limit is divided among its partitions without exceeding it", () => {
+  const shares = (limit: number, partitions: number) =>
+    Array.from({ length: partitions }, (_, part) => partitionShare(limit, part, partitions));
+  assert.deepEqual(shares(16, 1), [16]);
+  assert.deepEqual(shares(16, 2), [8, 8]);
+  assert.deepEqual(shares(16, 3), [6, 5, 5]);
+  for (const [limit, partitions] of [
+    [16, 5],
+    [16, 16],
+    [1_024, 64],
+    [7, 3],
+  ] as const) {
+    assert.equal(
+      shares(limit, partitions).reduce((a, b) => a + b),
+      limit,
+    );
+  }
+  // More partitions than the limit: one each, the least that lets every partition send.
+  assert.deepEqual(shares(2, 4), [1, 1, 1, 1]);
 });
