@@ -114,6 +114,17 @@ export function loadConfig(env: Env = process.env): Config {
   if (encryptionKey !== undefined && Buffer.from(encryptionKey, 'base64').length !== 32) {
     fail('TIMEHOOK_ENCRYPTION_KEY', '<hidden>', '32 random bytes in base64 (openssl rand -base64 32)');
   }
+  // Each partition of a webhook sends at least one event at a time: more partitions than the webhook's
+  // in-flight limit would exceed it.
+  const maxInFlightPerWebhook = readInt(env, 'TIMEHOOK_MAX_IN_FLIGHT_PER_WEBHOOK', 16, 1, 1024);
+  const deliveryPartitions = readInt(env, 'TIMEHOOK_DELIVERY_PARTITIONS', 1, 1, 64);
+  if (deliveryPartitions > maxInFlightPerWebhook) {
+    fail(
+      'TIMEHOOK_DELIVERY_PARTITIONS',
+      String(deliveryPartitions),
+      `at most TIMEHOOK_MAX_IN_FLIGHT_PER_WEBHOOK (${maxInFlightPerWebhook}): each partition sends at least one event at a time`,
+    );
+  }
   const baseDomain = env.TIMEHOOK_BASE_DOMAIN?.trim().toLowerCase() || undefined;
   if (baseDomain !== undefined && !/^[a-z0-9.-]+(:\d+)?$/.test(baseDomain)) {
     fail('TIMEHOOK_BASE_DOMAIN', baseDomain, 'a domain name such as timehook.example.com');
@@ -129,8 +140,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookTtlMs: readDuration(env, 'TIMEHOOK_WEBHOOK_TTL', '30d'),
     retryScheduleMs: Object.freeze(retryScheduleMs),
     deliveryTimeoutMs: readDuration(env, 'TIMEHOOK_DELIVERY_TIMEOUT', '15s'),
-    maxInFlightPerWebhook: readInt(env, 'TIMEHOOK_MAX_IN_FLIGHT_PER_WEBHOOK', 16, 1, 1024),
-    deliveryPartitions: readInt(env, 'TIMEHOOK_DELIVERY_PARTITIONS', 1, 1, 64),
+    maxInFlightPerWebhook,
+    deliveryPartitions,
     maxWebhooksPerTenant: readInt(env, 'TIMEHOOK_MAX_WEBHOOKS_PER_TENANT', 50, 1, 100_000),
     pageSize: readInt(env, 'TIMEHOOK_PAGE_SIZE', 500, 1, 10_000),
     changeRetentionMs: readDuration(env, 'TIMEHOOK_CHANGE_RETENTION', '30d'),

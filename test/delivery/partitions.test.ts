@@ -406,10 +406,24 @@ test(
   },
 );
 
-test('TIMEHOOK_DELIVERY_PARTITIONS defaults to 1 and accepts 1 to 64', () => {
+test('TIMEHOOK_DELIVERY_PARTITIONS defaults to 1, accepts 1 to 64, and no more than the in-flight limit', () => {
   assert.equal(loadConfig({}).deliveryPartitions, 1);
   assert.equal(loadConfig({ TIMEHOOK_DELIVERY_PARTITIONS: '1' }).deliveryPartitions, 1);
-  assert.equal(loadConfig({ TIMEHOOK_DELIVERY_PARTITIONS: '64' }).deliveryPartitions, 64);
+  assert.equal(loadConfig({ TIMEHOOK_DELIVERY_PARTITIONS: '16' }).deliveryPartitions, 16);
+  assert.equal(
+    loadConfig({ TIMEHOOK_DELIVERY_PARTITIONS: '64', TIMEHOOK_MAX_IN_FLIGHT_PER_WEBHOOK: '64' })
+      .deliveryPartitions,
+    64,
+  );
+  // Each partition sends at least one event at a time: 17 partitions would exceed the default limit of 16.
+  assert.throws(
+    () => loadConfig({ TIMEHOOK_DELIVERY_PARTITIONS: '17' }),
+    /TIMEHOOK_DELIVERY_PARTITIONS="17" is not valid: expected at most TIMEHOOK_MAX_IN_FLIGHT_PER_WEBHOOK \(16\)/,
+  );
+  assert.throws(
+    () => loadConfig({ TIMEHOOK_DELIVERY_PARTITIONS: '4', TIMEHOOK_MAX_IN_FLIGHT_PER_WEBHOOK: '2' }),
+    /at most TIMEHOOK_MAX_IN_FLIGHT_PER_WEBHOOK \(2\)/,
+  );
 });
 
 test(
