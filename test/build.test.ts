@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { absence, definition, person } from './helpers/collections.ts';
 import { newTenant } from './helpers/harness.ts';
 import {
-  callConnector,
+  connectorOk,
   createCliClient,
   createProcessStore,
   fetchToken,
@@ -35,20 +35,7 @@ test('npm run build compiles the service, and the compiled serve delivers a sign
   const receiver = await startReceiver(() => reply.ok());
   try {
     const token = await fetchToken(server.url, tenant, credentials);
-    const call = async (method: string, path: string, body?: unknown) => {
-      const res = await callConnector(server.url, {
-        method,
-        path,
-        token,
-        userAgent: 'TimehookBuildTest/1.0',
-        body,
-      });
-      assert.ok(
-        res.status >= 200 && res.status < 300,
-        `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`,
-      );
-      return res.body as Record<string, unknown>;
-    };
+    const call = connectorOk(server.url, token, 'TimehookBuildTest/1.0');
     await call('PUT', '/people/1', person(1));
     await call('PUT', '/absence-definitions/10', definition(10));
     await call('PUT', '/shift-definitions/20', definition(20));

@@ -407,10 +407,10 @@ export async function abandonStoppedDeliveries(db: Db, limit: number): Promise<n
     // Stopped webhooks whose lowest low-water mark is not yet past their last delivery, locked (no delivery
     // of a stopped webhook is inserted, and a webhook enabled again meanwhile is no longer picked).
     const stopped = await tx.query<{ id: string; open_from: number }>(
-      `select w.id, ${LOWEST_OPEN_FROM('w.id')} as open_from from webhooks w
+      `select w.id, o.open_from
+         from webhooks w cross join lateral (select ${LOWEST_OPEN_FROM('w.id')} as open_from) o
         where (w.status <> 'Enabled' or w.deleted_at is not null or w.valid_until <= now())
-          and ${LOWEST_OPEN_FROM('w.id')}
-              <= (select coalesce(max(d.id), 0) from deliveries d where d.webhook_id = w.id)
+          and o.open_from <= (select coalesce(max(d.id), 0) from deliveries d where d.webhook_id = w.id)
         order by w.id limit $1
         for update of w skip locked`,
       [limit],

@@ -152,6 +152,21 @@ function dispatcher(
   });
 }
 
+/** The most attempts that were in flight at once. */
+function peakInFlight(sent: { at: number; done: number | undefined }[]): number {
+  let open = 0;
+  let peak = 0;
+  for (const ev of sent
+    .flatMap((s) => [
+      { t: s.at, d: 1 },
+      { t: s.done!, d: -1 },
+    ])
+    .sort((a, b) => a.t - b.t || a.d - b.d)) {
+    peak = Math.max(peak, (open += ev.d));
+  }
+  return peak;
+}
+
 const entityOf = (r: SendRequest) =>
   (JSON.parse(r.body.toString()) as { data: { id: number; v: number } }).data;
 
@@ -174,16 +189,38 @@ describe('Dispatcher', () => {
           assert.ok(previous.done! <= versions[i]!.at, 'sent only after the previous answer');
         }
       }
-      let open = 0;
-      let peak = 0;
-      for (const ev of sent
-        .flatMap((s) => [
-          { t: s.at, d: 1 },
-          { t: s.done!, d: -1 },
-        ])
-        .sort((a, b) => a.t - b.t || a.d - b.d)) {
-        peak = Math.max(peak, (open += ev.d));
-      }
+      const peak = peakInFlight(sent);
+      assert.ok(peak > 1 && peak <= 4, `peak ${peak}`);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test("a webhook's partitions share its in-flight limit (SPEC §3: bounded per webhook)", async () => {
+    const fake = fakeStore(12, 3);
+    // This worker holds both partitions of the webhook; each loads only its own entities (id mod 2).
+    fake.store = {
+      ...fake.store,
+      claim: async () => [0, 1].map((part) => ({ id: WEBHOOK, tenantId: 't', part, partitions: 2 })),
+      sync: async ({ webhookId, part, afterId, space }) => {
+        const delivered = new Set(
+          fake.records.filter((r) => r.result === 'Delivered').map((r) => r.deliveryId),
+        );
+        const rows = fake.rows
+          .filter((r) => r.id > afterId && r.entityId % 2 === part && !delivered.has(r.id))
+          .slice(0, space);
+        const result = syncResult(webhookId, rows);
+        return result.held ? { ...result, target: { ...result.target, partitions: 2 } } : result;
+      },
+    };
+    const { sent, send } = fakeSender(() => 200, 5);
+    const d = dispatcher(fake, send);
+    await d.start();
+    try {
+      await waitUntil(() => sent.length === 36, 10_000, 'all delivered');
+      assert.deepEqual(d.webhookIds.sort(), [WEBHOOK, `${WEBHOOK}#1`]);
+      const peak = peakInFlight(sent);
+      // Each partition alone would keep 4 in flight (6 ready entities each): together they stay at 4.
       assert.ok(peak > 1 && peak <= 4, `peak ${peak}`);
     } finally {
       await d.stop();

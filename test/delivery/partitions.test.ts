@@ -22,12 +22,13 @@ import {
 } from '../helpers/cluster.ts';
 import { definition, person } from '../helpers/collections.ts';
 import {
-  callConnector,
+  connectorOk,
   createCliClient,
   createProcessStore,
   fetchToken,
   runCli,
   startServerProcess,
+  workerIdOf,
   type ConnectorResponse,
   type ServerProcess,
 } from '../helpers/processes.ts';
@@ -241,20 +242,7 @@ async function startSingleProcess(partitions: number): Promise<SingleProcess> {
     server = await startServerProcess(env);
     const url = server.url;
     const token = await fetchToken(url, 'partitions', credentials);
-    const ok: SingleProcess['ok'] = async (method, path, body) => {
-      const res = await callConnector(url, {
-        method,
-        path,
-        token,
-        userAgent: 'TimehookPartitionsTest/1.0',
-        body,
-      });
-      assert.ok(
-        res.status >= 200 && res.status < 300,
-        `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`,
-      );
-      return res.body;
-    };
+    const ok = connectorOk(url, token, 'TimehookPartitionsTest/1.0');
     await ok('PUT', '/people/1', person(1));
     await ok('PUT', '/absence-definitions/10', definition(10));
     await ok('PUT', '/shift-definitions/20', definition(20));
@@ -289,12 +277,7 @@ test(
 
       if (db) {
         // PostgreSQL: the partition rows are visible from outside the process.
-        const line = server
-          .output()
-          .split('\n')
-          .find((l) => l.includes('delivery worker started'));
-        assert.ok(line, 'the process logged its worker id');
-        const { workerId } = JSON.parse(line) as { workerId: string };
+        const workerId = workerIdOf(server);
         const partitions = async () =>
           (
             await db.query<{ part: number; lease_owner: string | null; held: boolean }>(

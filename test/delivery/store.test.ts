@@ -70,6 +70,10 @@ async function write(tenant: string, changes: NewChange[]): Promise<number[]> {
   return db.transaction((tx) => appendChanges(tx, tenant, changes));
 }
 
+/** A plain sync of one partition: fans out up to 100 changes and loads up to 100 open deliveries. */
+const syncPart = (webhookId: string, part: number, owner: string, low = 0, afterId = 0) =>
+  syncDeliveries(db, { webhookId, part, owner, limit: 100, plain: true, afterId, space: 100, low });
+
 const delivered = (deliveryId: number, attempt = 1): AttemptRecord => ({
   deliveryId,
   attempt,
@@ -374,17 +378,7 @@ describe('the low-water mark (open_from)', () => {
       tenant,
       Array.from({ length: n }, (_, i) => absenceChange(i + 1)),
     );
-    const sync = (low: number, afterId = 0) =>
-      syncDeliveries(db, {
-        webhookId: id,
-        part: 0,
-        owner,
-        limit: 100,
-        plain: true,
-        afterId,
-        space: 100,
-        low,
-      });
+    const sync = (low: number, afterId = 0) => syncPart(id, 0, owner, low, afterId);
     const first = await sync(0);
     assert.ok(first.held);
     return { tenant, id, ids: first.rows.map((r) => r.id), sync };
@@ -520,16 +514,7 @@ describe('partitions (migration 000007)', () => {
       Array.from({ length: 30 }, (_, i) => absenceChange((i % 10) + 1, i)),
     );
     const sync = (owner: string, low = 0, afterId = 0) =>
-      syncDeliveries(db, {
-        webhookId: id,
-        part: parts.get(owner)!,
-        owner,
-        limit: 100,
-        plain: true,
-        afterId,
-        space: 100,
-        low,
-      });
+      syncPart(id, parts.get(owner)!, owner, low, afterId);
     return { tenant, id, owners, parts, sync };
   }
 

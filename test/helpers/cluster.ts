@@ -13,6 +13,7 @@ import {
   createProcessStore,
   fetchToken,
   startServerProcess,
+  workerIdOf,
   type ConnectorResponse,
   type ServerProcess,
 } from './processes.ts';
@@ -109,12 +110,7 @@ export async function startCluster(settings: Record<string, string>): Promise<Cl
       async startWorker() {
         const worker = await startServerProcess(env, ['--role', 'worker']);
         processes.add(worker);
-        const line = worker
-          .output()
-          .split('\n')
-          .find((l) => l.includes('delivery worker started'));
-        assert.ok(line, 'the worker logged its id');
-        const { workerId } = JSON.parse(line) as { workerId: string };
+        const workerId = workerIdOf(worker);
         return {
           ...worker,
           workerId,

@@ -156,6 +156,35 @@ export async function callConnector(
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
 
+/**
+ * Connector requests to the server at `url` with `token`, each asserting a 2xx answer; resolves with the
+ * answer's body.
+ */
+export function connectorOk(
+  url: string,
+  token: string,
+  userAgent: string,
+): (method: string, path: string, body?: unknown) => Promise<Json> {
+  return async (method, path, body) => {
+    const res = await callConnector(url, { method, path, token, userAgent, body });
+    assert.ok(
+      res.status >= 200 && res.status < 300,
+      `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`,
+    );
+    return res.body;
+  };
+}
+
+/** The delivery worker id a `serve` process logged at start (role all or worker). */
+export function workerIdOf(server: ServerProcess): string {
+  const line = server
+    .output()
+    .split('\n')
+    .find((l) => l.includes('delivery worker started'));
+  assert.ok(line, 'the process logged its worker id');
+  return (JSON.parse(line) as { workerId: string }).workerId;
+}
+
 export interface ServerProcess {
   child: ChildProcess;
   url: string;
