@@ -10,10 +10,13 @@ import type { CeilingRequest, CeilingResult } from './protocol.ts';
 const now = () => performance.timeOrigin + performance.now();
 
 async function run(job: CeilingRequest): Promise<CeilingResult> {
+  const cpu = process.cpuUsage();
   if (job.warmup > 0) {
     await loop({ ...job, url: job.warmupUrl, count: job.warmup, firstVersion: 1, warmup: 0 });
   }
-  return loop(job);
+  const result = await loop(job);
+  const used = process.cpuUsage(cpu);
+  return { ...result, loopCpuSeconds: (used.user + used.system) / 1e6 };
 }
 
 async function loop(job: CeilingRequest): Promise<CeilingResult> {
@@ -28,6 +31,7 @@ async function loop(job: CeilingRequest): Promise<CeilingResult> {
     startedAt: now(),
     endedAt: 0,
     bodyBytes: 0,
+    loopCpuSeconds: 0,
   };
   const deadline = Date.now() + job.deadlineMs;
   let next = 0;

@@ -69,4 +69,6 @@ export interface CeilingResult {
   startedAt: number;
   endedAt: number;
   bodyBytes: number;
+  /** The sender's CPU seconds in its warm-up and timed loop, without the process start. */
+  loopCpuSeconds: number;
 }

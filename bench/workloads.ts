@@ -500,6 +500,11 @@ export async function ceiling(bench: Bench): Promise<WorkloadResult> {
     { rate: number; result: Awaited<ReturnType<typeof runCeiling>>; ledger: LedgerResult } | undefined;
   const meter = await CpuMeter.start(bench);
   let senderCpu = 0;
+  /** The sender processes' CPU before their loops (loading the code), left out of the per-request figures. */
+  let senderStartCpu = 0;
+  const warmup = Math.min(5_000, Math.ceil(s.count / 5));
+  /** Every request the meter saw, warm-ups included. */
+  let requests = 0;
   for (let attempt = 0; attempt < s.repeats; attempt++) {
     await receiver.reset();
     const key = `whsec_${randomBytes(32).toString('base64')}`;
@@ -512,10 +517,12 @@ export async function ceiling(bench: Bench): Promise<WorkloadResult> {
       entities: s.entities,
       firstVersion: 1,
       deadlineMs: bench.settings.waitMs,
-      warmup: Math.min(5_000, Math.ceil(s.count / 5)),
+      warmup,
       warmupUrl: receiver.url(0, '/ceiling/warmup'),
     });
     senderCpu += result.cpuSeconds;
+    senderStartCpu += result.cpuSeconds - result.loopCpuSeconds;
+    requests += warmup + result.sent;
     const written = new Written();
     for (let i = 0; i < result.sent; i++) written.add(1 + (i % s.entities), 1 + i);
     written.seal();
@@ -544,6 +551,10 @@ export async function ceiling(bench: Bench): Promise<WorkloadResult> {
       concurrency: bench.settings.maxInFlight,
       meanBodyBytes: round(result.bodyBytes / Math.max(result.sent, 1)),
       senderCpuSeconds: round(senderCpu, 2),
+      cpuMicrosPerRequest: cpuMicrosPer(cpu, requests),
+      clientAndReceiverMicrosPerRequest: round(
+        ((cpu.benchSeconds - senderStartCpu) * 1e6) / Math.max(requests, 1),
+      ),
     },
     cpu,
   };
@@ -608,7 +619,7 @@ async function deliveryRun(
     );
     const timedOut = await waitForDeliveries(bench, receivers, written.total * hooks.length, deadline);
     const cpu = await meter.stop();
-    const paths = await reports(receivers, false);
+    const paths = await reports(receivers, true);
     const ledger = checkLedger(
       written,
       hooks.map((h) => h.path),
@@ -644,7 +655,55 @@ function writeBound(run: DeliveryRun): boolean {
   return run.lastAt - run.writes.endedAt < 0.1 * (run.lastAt - run.firstAt);
 }
 
+/**
+ * The deliveries that first arrived after the last write, and their rate from the last write to the last
+ * arrival: the delivery path with no ingest sharing the cores. The whole-window rate also pays for the writes
+ * (the service's and the store's CPU for ingest), which the ceiling does not. Undefined when fewer than a tenth
+ * of the deliveries, or less than a second, came after the last write.
+ */
+function afterLastWrite(
+  run: DeliveryRun,
+): { deliveries: number; seconds: number; deliveriesPerSecond: number } | undefined {
+  let deliveries = 0;
+  for (const p of run.paths) {
+    if (!p.times) continue;
+    for (const t of p.times) if (t > run.writes.endedAt) deliveries++;
+  }
+  const seconds = (run.lastAt - run.writes.endedAt) / 1000;
+  if (seconds < 1 || deliveries < 0.1 * run.ledger.received) return undefined;
+  return { deliveries, seconds: round(seconds, 3), deliveriesPerSecond: round(deliveries / seconds) };
+}
+
+/**
+ * CPU microseconds per unit of work (a delivery, a ceiling request) by whose they were: the service, the
+ * PostgreSQL backends, the bench (loader, receivers, ceiling client), everything else on the machine, and
+ * what stayed idle of the cores over the wall time. The five add up to cores × wall time.
+ */
+function cpuMicrosPer(cpu: CpuShare, units: number) {
+  const per = (seconds: number) => round((seconds * 1e6) / Math.max(units, 1));
+  const busy = cpu.serviceSeconds + cpu.postgresSeconds + cpu.benchSeconds + cpu.otherSeconds;
+  return {
+    service: per(cpu.serviceSeconds),
+    postgres: per(cpu.postgresSeconds),
+    bench: per(cpu.benchSeconds),
+    other: per(cpu.otherSeconds),
+    idle: per(Math.max(0, cpu.wallSeconds * cpu.cores - busy)),
+  };
+}
+
+/** "service 140, PostgreSQL 70, bench 75, other 10, idle 20" (µs). */
+function cpuSummary(micros: ReturnType<typeof cpuMicrosPer>): string {
+  return `service ${fmt(micros.service)}, PostgreSQL ${fmt(micros.postgres)}, bench ${fmt(micros.bench)}, other ${fmt(micros.other)}, idle ${fmt(micros.idle)}`;
+}
+
+/** "; the ceiling's client and receiver used 95 per request" when the ceiling ran and recorded it. */
+function ceilingCpu(ceil: WorkloadResult | undefined): string {
+  const micros = ceil?.figures.clientAndReceiverMicrosPerRequest as number | undefined;
+  return micros === undefined ? '' : `; the ceiling's client and receiver used ${fmt(micros)} per request`;
+}
+
 function deliveryFigures(run: DeliveryRun) {
+  const after = afterLastWrite(run);
   return {
     deliveriesPerSecond: round(run.deliveriesPerSecond),
     boundBy: writeBound(run) ? 'writes' : 'delivery',
@@ -654,7 +713,9 @@ function deliveryFigures(run: DeliveryRun) {
     writeSeconds: round((run.writes.endedAt - run.writes.startedAt) / 1000, 3),
     writeToLastDeliverySeconds: round((run.lastAt - run.writes.startedAt) / 1000, 3),
     lastDeliveryAfterLastWriteSeconds: round((run.lastAt - run.writes.endedAt) / 1000, 3),
+    ...(after ? { afterLastWrite: after } : {}),
     serviceCpuMsPerDelivery: round((run.cpu.serviceSeconds * 1000) / Math.max(run.ledger.received, 1), 4),
+    cpuMicrosPerDelivery: cpuMicrosPer(run.cpu, run.ledger.received),
     ...(run.ledger.duplicates > 0
       ? { pathsWithDuplicates: run.ledger.pathsWithDuplicates, duplicateDiagnosis: run.duplicateDiagnosis }
       : {}),
@@ -747,12 +808,19 @@ export async function throughput(
   const ceilingRate = ceil?.status === 'measured' ? (ceil.figures.deliveriesPerSecond as number) : undefined;
   const ratio = ceilingRate ? run.deliveriesPerSecond / ceilingRate : undefined;
   const headline = `${fmt(run.deliveriesPerSecond)} deliveries/s${ratio === undefined ? '' : ` (${fmt(ratio, 2)} × ceiling)`}`;
+  const figures = deliveryFigures(run);
+  const after = figures.afterLastWrite;
+  const afterRatio = after && ceilingRate ? after.deliveriesPerSecond / ceilingRate : undefined;
   const base2 = {
     id,
     name,
     store: bench.store.kind,
     target: '≥ 0.5 × ceiling',
-    figures: { ...deliveryFigures(run), ratioToCeiling: ratio === undefined ? null : round(ratio, 3) },
+    figures: {
+      ...figures,
+      ratioToCeiling: ratio === undefined ? null : round(ratio, 3),
+      afterLastWriteRatioToCeiling: afterRatio === undefined ? null : round(afterRatio, 3),
+    },
     cpu: run.cpu,
   };
   if (!run.ledger.balanced) return voidResult(base2, run.ledger, headline);
@@ -765,6 +833,10 @@ export async function throughput(
       writeBound(run)
         ? `write-bound: deliveries kept pace with the writes (last one ${fmt((run.lastAt - run.writes.endedAt) / 1000, 2)} s after the last write), so this is a lower bound`
         : '',
+      after
+        ? `after the last write (no ingest on the cores) ${fmt(after.deliveriesPerSecond)}/s${afterRatio === undefined ? '' : ` (${fmt(afterRatio, 2)} × ceiling)`}`
+        : '',
+      `CPU µs per delivery: ${cpuSummary(figures.cpuMicrosPerDelivery)}${ceilingCpu(ceil)}`,
       ratio === undefined ? 'no ceiling to compare with' : '',
     ]
       .filter(Boolean)
@@ -1125,9 +1197,17 @@ export async function scaleOut(
     cpu: two.cpu,
   };
   const shape = `one webhook of ${partitions} partition${partitions === 1 ? '' : 's'} (TIMEHOOK_DELIVERY_PARTITIONS=${partitions} in every process, both runs)`;
+  const after1 = (one.figures.afterLastWrite as { deliveriesPerSecond: number } | undefined)
+    ?.deliveriesPerSecond;
+  const after2 = (two.figures.afterLastWrite as { deliveriesPerSecond: number } | undefined)
+    ?.deliveriesPerSecond;
+  const afterNote =
+    after1 && after2
+      ? `; after the last write (no ingest on the cores) 1 worker ${fmt(after1)}/s, 2 workers ${fmt(after2)}/s (${fmt(after2 / after1, 2)} ×)`
+      : '';
   const note = shared
-    ? `${shape}; the two workers used ${used2.join(' and ')} CPU-s`
-    : `${shape}; the work stayed on one worker (worker CPU ${used2.join(' / ')} s)${partitions === 1 ? ': one partition is one lease, held by one worker' : ': the second worker did not take a partition'}`;
+    ? `${shape}; the two workers used ${used2.join(' and ')} CPU-s${afterNote}`
+    : `${shape}; the work stayed on one worker (worker CPU ${used2.join(' / ')} s)${partitions === 1 ? ': one partition is one lease, held by one worker' : ': the second worker did not take a partition'}${afterNote}`;
   if (one.status === 'void' || two.status === 'void') {
     return {
       ...base,
