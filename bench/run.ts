@@ -161,12 +161,12 @@ async function step(
   fn: () => Promise<WorkloadResult>,
 ): Promise<WorkloadResult | undefined> {
   const started = Date.now();
-  log(`[${bench.store.kind}] ${id} ${NAMES[Number(id)] ?? 'ceiling'}…`);
+  log(`[${bench.store.kind}] ${id} ${NAMES[parseInt(String(id), 10)] ?? 'ceiling'}…`);
   let result: WorkloadResult;
   try {
     result = await fn();
   } catch (error) {
-    const n = Number(id);
+    const n = parseInt(String(id), 10);
     // The service's own account of a failed request: its error lines (it logs at warn and above here).
     const serviceErrors = [bench.server, ...bench.workers]
       .flatMap((p) => p.output().split('\n'))
@@ -256,8 +256,11 @@ async function runStore(
     if (options.only.has(2) || options.only.has(7)) await step(b, 0, () => ceiling(b));
     if (options.only.has(2)) await step(b, 2, () => throughput(b));
     if (options.only.has(3)) await step(b, 3, () => fanout(b));
+    const moderate = settings.latency.moderateRate !== undefined;
     if (options.only.has(4)) await step(b, 4, () => latency(b, false));
+    if (options.only.has(4) && moderate) await step(b, '4m', () => latency(b, false, true));
     if (options.only.has(5)) await step(b, 5, () => latency(b, true));
+    if (options.only.has(5) && moderate) await step(b, '5m', () => latency(b, true, true));
     if (options.only.has(6)) {
       // A fresh process, so its VmHWM is this workload's peak; a uniform retry delay instead of 5s,5m,30m….
       await b.server.stop();
