@@ -4,7 +4,7 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type {
   CeilingRequest,
@@ -73,14 +73,42 @@ function ticksPerSecond(): number {
 
 /** User + system CPU seconds a process has used so far (undefined when it is gone). */
 export function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
+  const fields = pid === undefined ? undefined : statFields(pid);
+  return fields ? (Number(fields[11]) + Number(fields[12])) / ticksPerSecond() : undefined;
+}
+
+/** The fields of /proc/<pid>/stat after the command name (the first is the state), or undefined when gone. */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** The parent of a process (undefined when it is gone). */
+export function parentPid(pid: number): number | undefined {
+  const fields = statFields(pid);
+  return fields ? Number(fields[1]) : undefined;
+}
+
+/**
+ * CPU seconds so far of a process with its children: its own, its exited children's (the kernel adds them to
+ * the parent's cutime and cstime once the parent has reaped them) and its live children's. For the PostgreSQL
+ * postmaster that is the whole server: backends, autovacuum workers, WAL writer, checkpointer, including those
+ * that came and went between two readings. Undefined when the process is gone.
+ */
+export function familyCpuSeconds(pid: number): number | undefined {
+  const own = statFields(pid);
+  if (!own) return undefined;
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(Number(entry));
+    if (fields && Number(fields[1]) === pid) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / ticksPerSecond();
 }
 
 /** A VmXXX line of /proc/<pid>/status in bytes (VmRSS now, VmHWM the peak so far). */

@@ -30,7 +30,11 @@ export interface WorkloadResult {
 export interface CpuShare {
   wallSeconds: number;
   serviceSeconds: number;
-  /** PostgreSQL backends connected to the bench database (0 on the embedded store). */
+  /**
+   * The PostgreSQL server on this machine, all its processes (backends, autovacuum, WAL writer, checkpointer,
+   * exited ones included); only the bench database's backends when the server's processes cannot be read.
+   * 0 on the embedded store.
+   */
   postgresSeconds: number;
   benchSeconds: number;
   /** Busy CPU seconds of the whole machine minus ours: other people's work on the shared cores. */

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { Api } from './api.ts';
-import { alive, cpuSeconds, runCeiling, type Receiver } from './children.ts';
+import { alive, cpuSeconds, familyCpuSeconds, parentPid, runCeiling, type Receiver } from './children.ts';
 import { formatVersion } from './fixtures.ts';
 import { checkLedger, percentiles, Written, type LedgerResult } from './ledger.ts';
 import type { PathReport } from './protocol.ts';
@@ -137,6 +137,23 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * CPU seconds spent during a workload by the service, by PostgreSQL's backends serving the bench database,
  * by the bench's own processes (loader, receivers, ceiling), and by everything else on the machine.
  */
+/**
+ * The postmaster of the bench's PostgreSQL server, as the parent of its checkpointer (a process that lives as
+ * long as the server), when the server runs on this machine; undefined on the embedded store or for a server
+ * elsewhere.
+ */
+async function postmasterPid(bench: Bench): Promise<number | undefined> {
+  const pgInfo = bench.store.pg;
+  if (!pgInfo) return undefined;
+  const rows = await adminQuery<{ pid: number }>(
+    pgInfo.adminUrl,
+    "select pid from pg_stat_activity where backend_type = 'checkpointer'",
+  ).catch(() => []);
+  const checkpointer = rows[0]?.pid;
+  const parent = checkpointer === undefined ? undefined : parentPid(checkpointer);
+  return parent !== undefined && parent > 1 ? parent : undefined;
+}
+
 class CpuMeter {
   #start!: {
     wall: number;
@@ -144,13 +161,22 @@ class CpuMeter {
     bench: number;
     machine: number | undefined;
     pg: Map<number, number>;
+    pgServer: number | undefined;
   };
+  /** The PostgreSQL postmaster, when the server runs on this machine (found at start). */
+  #postmaster: number | undefined;
 
   private constructor(private readonly bench: Bench) {}
 
   static async start(bench: Bench): Promise<CpuMeter> {
     const meter = new CpuMeter(bench);
-    meter.#start = { wall: now(), ...meter.#read(), pg: await meter.#postgres() };
+    meter.#postmaster = await postmasterPid(bench);
+    meter.#start = {
+      wall: now(),
+      ...meter.#read(),
+      pg: await meter.#postgres(),
+      pgServer: meter.#server(),
+    };
     return meter;
   }
 
@@ -160,6 +186,11 @@ class CpuMeter {
     const own = process.cpuUsage();
     const receivers = b.receivers.reduce((sum, r) => sum + (cpuSeconds(r.pid) ?? 0), 0);
     return { service, bench: (own.user + own.system) / 1e6 + receivers, machine: machineBusySeconds() };
+  }
+
+  /** CPU seconds so far of the whole PostgreSQL server, exited processes included. */
+  #server(): number | undefined {
+    return this.#postmaster === undefined ? undefined : familyCpuSeconds(this.#postmaster);
   }
 
   /** CPU seconds so far of each PostgreSQL backend connected to the bench database (pid → seconds). */
@@ -182,8 +213,14 @@ class CpuMeter {
   async stop(extraBenchSeconds = 0): Promise<CpuShare> {
     const end = this.#read();
     const pgEnd = await this.#postgres();
+    const serverEnd = this.#server();
     let postgres = 0;
     for (const [pid, cpu] of pgEnd) postgres += cpu - (this.#start.pg.get(pid) ?? 0);
+    // The whole server when it could be read: its autovacuum, WAL writer and checkpointer work for the bench
+    // too, and backends that came and went between the readings are in the postmaster's children's times.
+    if (serverEnd !== undefined && this.#start.pgServer !== undefined) {
+      postgres = Math.max(postgres, serverEnd - this.#start.pgServer);
+    }
     const service = end.service - this.#start.service;
     const bench = end.bench - this.#start.bench + extraBenchSeconds;
     const machine =
