@@ -161,12 +161,12 @@ async function step(
   fn: () => Promise<WorkloadResult>,
 ): Promise<WorkloadResult | undefined> {
   const started = Date.now();
-  log(`[${bench.store.kind}] ${id} ${NAMES[parseInt(String(id), 10)] ?? 'ceiling'}…`);
+  const n = parseInt(String(id), 10); // '4m' is a variant of workload 4
+  log(`[${bench.store.kind}] ${id} ${NAMES[n] ?? 'ceiling'}…`);
   let result: WorkloadResult;
   try {
     result = await fn();
   } catch (error) {
-    const n = parseInt(String(id), 10);
     // The service's own account of a failed request: its error lines (it logs at warn and above here).
     const serviceErrors = [bench.server, ...bench.workers]
       .flatMap((p) => p.output().split('\n'))

@@ -134,10 +134,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // ---------------------------------------------------------------------------------------------- helpers
 
 /**
- * CPU seconds spent during a workload by the service, by PostgreSQL's backends serving the bench database,
- * by the bench's own processes (loader, receivers, ceiling), and by everything else on the machine.
- */
-/**
  * The postmaster of the bench's PostgreSQL server, as the parent of its checkpointer (a process that lives as
  * long as the server), when the server runs on this machine; undefined on the embedded store or for a server
  * elsewhere.
@@ -154,6 +150,10 @@ async function postmasterPid(bench: Bench): Promise<number | undefined> {
   return parent !== undefined && parent > 1 ? parent : undefined;
 }
 
+/**
+ * CPU seconds spent during a workload by the service, by the PostgreSQL server, by the bench's own processes
+ * (loader, receivers, ceiling), and by everything else on the machine.
+ */
 class CpuMeter {
   #start!: {
     wall: number;
@@ -161,7 +161,6 @@ class CpuMeter {
     bench: number;
     machine: number | undefined;
     pg: Map<number, number>;
-    pgServer: number | undefined;
   };
   /** The PostgreSQL postmaster, when the server runs on this machine (found at start). */
   #postmaster: number | undefined;
@@ -175,7 +174,6 @@ class CpuMeter {
       wall: now(),
       ...meter.#read(),
       pg: await meter.#postgres(),
-      pgServer: meter.#server(),
     };
     return meter;
   }
@@ -188,16 +186,20 @@ class CpuMeter {
     return { service, bench: (own.user + own.system) / 1e6 + receivers, machine: machineBusySeconds() };
   }
 
-  /** CPU seconds so far of the whole PostgreSQL server, exited processes included. */
-  #server(): number | undefined {
-    return this.#postmaster === undefined ? undefined : familyCpuSeconds(this.#postmaster);
-  }
-
-  /** CPU seconds so far of each PostgreSQL backend connected to the bench database (pid → seconds). */
+  /**
+   * CPU seconds so far of the PostgreSQL server (pid → seconds): the postmaster with all its children, exited
+   * ones included, when the server runs on this machine (its autovacuum, WAL writer and checkpointer work for
+   * the bench too); else each backend connected to the bench database.
+   */
   async #postgres(): Promise<Map<number, number>> {
     const pgInfo = this.bench.store.pg;
     const out = new Map<number, number>();
     if (!pgInfo) return out;
+    if (this.#postmaster !== undefined) {
+      const cpu = familyCpuSeconds(this.#postmaster);
+      if (cpu !== undefined) out.set(this.#postmaster, cpu);
+      return out;
+    }
     const rows = await adminQuery<{ pid: number }>(
       pgInfo.adminUrl,
       'select pid from pg_stat_activity where datname = $1',
@@ -213,14 +215,8 @@ class CpuMeter {
   async stop(extraBenchSeconds = 0): Promise<CpuShare> {
     const end = this.#read();
     const pgEnd = await this.#postgres();
-    const serverEnd = this.#server();
     let postgres = 0;
     for (const [pid, cpu] of pgEnd) postgres += cpu - (this.#start.pg.get(pid) ?? 0);
-    // The whole server when it could be read: its autovacuum, WAL writer and checkpointer work for the bench
-    // too, and backends that came and went between the readings are in the postmaster's children's times.
-    if (serverEnd !== undefined && this.#start.pgServer !== undefined) {
-      postgres = Math.max(postgres, serverEnd - this.#start.pgServer);
-    }
     const service = end.service - this.#start.service;
     const bench = end.bench - this.#start.bench + extraBenchSeconds;
     const machine =
@@ -735,7 +731,7 @@ function afterLastWrite(
 
 /**
  * CPU microseconds per unit of work (a delivery, a ceiling request) by whose they were: the service, the
- * PostgreSQL backends, the bench (loader, receivers, ceiling client), everything else on the machine, and
+ * PostgreSQL server, the bench (loader, receivers, ceiling client), everything else on the machine, and
  * what stayed idle of the cores over the wall time. The five add up to cores × wall time.
  */
 function cpuMicrosPer(cpu: CpuShare, units: number) {
