@@ -14,8 +14,10 @@
 // Wake-ups. NOTIFY timehook_changes ("<tenant>:<version>", sent by appendChanges on commit) marks that
 // tenant's runners dirty; timehook_webhooks (a trigger on webhooks: created, disabled, expired, deleted, key
 // rotated) marks that webhook's runner dirty or claims a new webhook; timehook_deliveries (a redelivery)
-// makes its runner load past its window's high-water mark. An empty payload (the pg listener reconnected) rescans everything. A backstop poll
-// every few seconds marks every runner dirty, in case a notification was lost.
+// makes its runner load past its window's high-water mark. An empty payload (the pg listener reconnected)
+// rescans everything. A backstop poll every few seconds marks every runner dirty, in case a notification was
+// lost. The plain syncs the woken runners ask for in one turn of the event loop go to the store as one
+// statement (sync-batcher.ts, migration 000008), not one per webhook.
 //
 // Leases. A worker claims partitions (below) of Enabled webhooks whose lease is free or expired (FOR UPDATE
 // SKIP LOCKED), renews them every leaseTtl/3, and releases them on a graceful stop. Only a partition's holder
@@ -83,6 +85,7 @@ import type { DisabledReason } from '../store/webhooks.ts';
 import type { WorkerCensus } from '../store/workers.ts';
 import { Flusher } from './flusher.ts';
 import type { SendRequest, SendResult } from './sender.ts';
+import { SyncBatcher } from './sync-batcher.ts';
 import { WebhookRunner, type AttemptOutcomeLabel, type RunnerOptions } from './webhook-runner.ts';
 
 /** The store operations of the delivery engine, as functions (see dispatcher-store.ts for the real ones). */
@@ -100,6 +103,11 @@ export interface DispatcherStore {
   /** Embedded store only: clears leases and worker registrations a killed process left behind. */
   clearLeases?(): Promise<void>;
   sync(params: SyncParams): Promise<SyncResult>;
+  /**
+   * Plain syncs of this worker in one call (store syncManyDeliveries), results in request order. Absent:
+   * every sync runs on its own.
+   */
+  syncMany?(params: SyncParams[]): Promise<SyncResult[]>;
   loadEntity(
     webhookId: string,
     entityId: number,
@@ -173,6 +181,7 @@ export class Dispatcher {
   readonly #byWebhook = new Map<string, { runners: Set<WebhookRunner>; partitions: number }>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #flusher: Flusher;
+  readonly #syncs: SyncBatcher;
   readonly #options: Required<Omit<DispatcherOptions, 'maxWebhooks'>> & { maxWebhooks: number };
   readonly #runnerOptions: RunnerOptions;
   readonly #now: () => number;
@@ -214,6 +223,7 @@ export class Dispatcher {
       fanOutBatch: this.#options.fanOutBatch,
       refillBatch: this.#options.refillBatch,
     };
+    this.#syncs = new SyncBatcher(deps.store);
     this.#flusher = new Flusher(
       (records) => deps.store.record(records),
       deps.logger,
@@ -472,7 +482,7 @@ export class Dispatcher {
       key,
       webhook.tenantId,
       {
-        sync: (p) => store.sync({ webhookId: id, part, owner, ...p }),
+        sync: (p) => this.#syncs.sync({ webhookId: id, part, owner, ...p }),
         loadEntity: (entityId, fromId, throughId, limit) =>
           store.loadEntity(id, entityId, fromId, throughId, limit),
         stopWebhook: (reason) => store.stopWebhook(id, reason),

@@ -19,6 +19,7 @@ import {
   recordAttempts,
   stopWebhook,
   syncDeliveries,
+  syncManyDeliveries,
   WEBHOOKS_CHANNEL,
 } from '../store/deliveries.ts';
 import {
@@ -83,6 +84,7 @@ export function dispatcherStore(db: Db): DispatcherStore {
         }
       : {}),
     sync: (params) => syncDeliveries(db, params),
+    syncMany: (params) => syncManyDeliveries(db, params),
     loadEntity: (webhookId, entityId, fromId, throughId, limit) =>
       loadEntityDeliveries(db, webhookId, entityId, fromId, throughId, limit),
     record: (records) => recordAttempts(db, records),

@@ -269,6 +269,57 @@ export async function syncDeliveries(db: Db, params: SyncParams): Promise<SyncRe
   return params.plain ? syncPlain(db, params) : syncDecorated(db, params);
 }
 
+const SYNC_MANY_CALL = `select * from timehook_sync_deliveries_many($1, $2::uuid[], $3::int[], $4::int[], $5::bigint[],
+                                                          $6::int[], $7::bigint[])`;
+
+/**
+ * The plain syncs (webhooks without externalReferences) of one owner's partitions in one statement and one
+ * transaction (migration 000008): each request as syncDeliveries would do it, the results in request order.
+ * The requests run in (webhook, partition) order, so the webhook rows are locked in ascending id order; the
+ * locks are held until the last request is done.
+ */
+export async function syncManyDeliveries(
+  db: Queryable,
+  params: readonly SyncParams[],
+): Promise<SyncResult[]> {
+  const owner = params[0]?.owner;
+  if (owner === undefined) return [];
+  if (params.some((p) => p.owner !== owner || !p.plain)) {
+    throw new Error('syncManyDeliveries takes plain syncs of one owner');
+  }
+  const rows = await db.query<SyncRow & { request: number }>(SYNC_MANY_CALL, [
+    owner,
+    params.map((p) => p.webhookId),
+    params.map((p) => p.part),
+    params.map((p) => p.limit),
+    params.map((p) => p.afterId),
+    params.map((p) => p.space),
+    params.map((p) => p.low ?? 0),
+  ]);
+  const results: SyncResult[] = params.map(() => ({ held: false }));
+  let current: (SyncResult & { held: true }) | undefined;
+  for (const row of rows) {
+    const i = row.request - 1;
+    const p = params[i]!;
+    if (row.id === null) {
+      // A request's target row comes first, then its open deliveries.
+      current = undefined;
+      if (!row.held) continue;
+      current = {
+        held: true,
+        target: toTarget({ ...row, id: p.webhookId, cursor: 0 }),
+        fannedOut: row.fanned_out,
+        caughtUp: row.fanned_out < p.limit,
+        rows: [],
+      };
+      results[i] = current;
+    } else if (current) {
+      current.rows.push(toOpen(row));
+    }
+  }
+  return results;
+}
+
 /** Open deliveries of one entity of a webhook with fromId <= id <= throughId, in id order. */
 export async function loadEntityDeliveries(
   db: Queryable,

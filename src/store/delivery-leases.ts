@@ -22,6 +22,14 @@ export interface LeasedWebhook {
  */
 export const leaseKey = (id: string, part: number): string => (part === 0 ? id : `${id}#${part}`);
 
+/**
+ * Locks the partition rows matching `where` in (webhook id, partition) order, the order of the batched sync
+ * (migration 000008): a statement that locks several rows in whatever order its scan finds them could wait
+ * for a sync that waits for it.
+ */
+const LOCK_IN_ORDER = (where: string): string =>
+  `select webhook_id, part from delivery_partitions where ${where} order by webhook_id, part for update`;
+
 function parseLeaseKeys(keys: readonly string[]): { ids: string[]; parts: number[] } {
   const ids: string[] = [];
   const parts: number[] = [];
@@ -75,9 +83,12 @@ export async function renewWebhookLeases(
   if (keys.length === 0) return [];
   const { ids, parts } = parseLeaseKeys(keys);
   const rows = await db.query<{ id: string; part: number }>(
-    `update delivery_partitions set lease_until = now() + $4::double precision * interval '1 millisecond'
-      where lease_owner = $1 and (webhook_id, part) in (select * from unnest($2::uuid[], $3::int[]))
-      returning webhook_id as id, part`,
+    `with mine as (
+       ${LOCK_IN_ORDER('lease_owner = $1 and (webhook_id, part) in (select * from unnest($2::uuid[], $3::int[]))')}
+     )
+     update delivery_partitions p set lease_until = now() + $4::double precision * interval '1 millisecond'
+       from mine where p.webhook_id = mine.webhook_id and p.part = mine.part
+     returning p.webhook_id as id, p.part`,
     [owner, ids, parts, ttlMs],
   );
   return rows.map((r) => leaseKey(r.id, r.part));
@@ -94,11 +105,12 @@ export async function releaseWebhookLeases(
 ): Promise<void> {
   const { ids, parts } = parseLeaseKeys(keys ?? []);
   await db.query(
-    `with released as (
-       update delivery_partitions set lease_owner = null, lease_until = null
-        where lease_owner = $1
-          and ($2::boolean or (webhook_id, part) in (select * from unnest($3::uuid[], $4::int[])))
-        returning webhook_id
+    `with mine as (
+       ${LOCK_IN_ORDER('lease_owner = $1 and ($2::boolean or (webhook_id, part) in (select * from unnest($3::uuid[], $4::int[])))')}
+     ), released as (
+       update delivery_partitions p set lease_owner = null, lease_until = null
+         from mine where p.webhook_id = mine.webhook_id and p.part = mine.part
+       returning p.webhook_id
      )
      select pg_notify($5, id::text) from (select distinct webhook_id as id from released) r`,
     [owner, keys === undefined, ids, parts, WEBHOOKS_CHANNEL],

@@ -325,8 +325,14 @@ export async function isTenantWebhook(
 /** Sets every Enabled webhook whose validUntil has passed to Disabled/Expired; returns how many. */
 export async function expireWebhooks(db: Queryable, now: Date): Promise<number> {
   const rows = await db.query(
-    `update webhooks set status = 'Disabled', disabled_reason = 'Expired'
-      where status = 'Enabled' and valid_until <= $1 returning id`,
+    // Locked in id order, as the batched sync locks them (migration 000008), so neither waits for the other
+    // in a circle.
+    `with due as (
+       select id from webhooks where status = 'Enabled' and valid_until <= $1 order by id for update
+     )
+     update webhooks w set status = 'Disabled', disabled_reason = 'Expired'
+       from due where w.id = due.id and w.status = 'Enabled'
+     returning w.id`,
     [now],
   );
   return rows.length;

@@ -14,7 +14,9 @@ import {
   recordAttempts,
   requestRedelivery,
   syncDeliveries,
+  syncManyDeliveries,
   type AttemptRecord,
+  type SyncParams,
 } from '../../src/store/deliveries.ts';
 import {
   claimWebhookLeases,
@@ -22,6 +24,7 @@ import {
   releaseWebhookLeases,
   renewWebhookLeases,
 } from '../../src/store/delivery-leases.ts';
+import { SyncBatcher } from '../../src/delivery/sync-batcher.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import { ensureTenant } from '../../src/store/tenants.ts';
 import { createWebhook, deleteWebhook } from '../../src/store/webhooks.ts';
@@ -202,6 +205,149 @@ describe('fan-out', () => {
     });
   }
 });
+
+describe('the syncs of many partitions in one statement', () => {
+  /** `n` webhooks of one tenant held by `owner`, one more held by someone else; 3 changes written. */
+  async function webhooks(owner: string, n: number) {
+    const tenant = newTenant();
+    await ensureTenant(db, tenant);
+    const mine: string[] = [];
+    for (let i = 0; i < n; i++) mine.push(await newWebhook(tenant));
+    await claimWebhookLeases(db, owner, 60_000, 1_000);
+    const other = await newWebhook(tenant);
+    await claimWebhookLeases(db, `${owner}-other`, 60_000, 1_000);
+    const versions = await write(tenant, [absenceChange(1), absenceChange(2), absenceChange(1, 1)]);
+    const plain = (webhookId: string, limit = 100, space = 100): SyncParams => ({
+      webhookId,
+      part: 0,
+      owner,
+      limit,
+      plain: true,
+      afterId: 0,
+      space,
+    });
+    const release = async () => {
+      await releaseWebhookLeases(db, owner);
+      await releaseWebhookLeases(db, `${owner}-other`);
+    };
+    return { mine, other, versions, plain, release };
+  }
+
+  test('each request gets what its own sync would, in request order; others are refused', async () => {
+    const { mine, other, versions, plain, release } = await webhooks('many', 2);
+    const [a, b] = mine as [string, string];
+    const results = await syncManyDeliveries(db, [
+      plain(b, 1, 0),
+      plain(randomUUID()),
+      plain(a),
+      plain(other),
+    ]);
+    assert.equal(results.length, 4);
+    const [first, ghost, second, notHeld] = results;
+    assert.ok(first?.held && second?.held);
+    assert.deepEqual([first.target.id, first.fannedOut, first.caughtUp, first.rows], [b, 1, false, []]);
+    assert.deepEqual(ghost, { held: false }, 'a webhook that does not exist');
+    assert.deepEqual(notHeld, { held: false }, "another worker's lease");
+    assert.deepEqual([second.target.id, second.fannedOut, second.caughtUp], [a, 3, true]);
+    assert.deepEqual(
+      second.rows.map((r) => [r.entityId, r.changeVersion]),
+      [
+        [1, versions[0]],
+        [2, versions[1]],
+        [1, versions[2]],
+      ],
+    );
+    // What the call moved and loaded is what a sync of its own then finds.
+    const again = await syncDeliveries(db, plain(a));
+    assert.ok(again.held);
+    assert.equal(again.fannedOut, 0);
+    assert.deepEqual(again.rows, second.rows);
+    const rest = await syncDeliveries(db, plain(b));
+    assert.ok(rest.held);
+    assert.equal(rest.fannedOut, 2, "the first call moved one of b's three changes");
+    assert.equal(rest.rows.length, 3);
+    await release();
+  });
+
+  test('the batcher sends the plain syncs of one turn in two calls; a failing one fails alone', async () => {
+    const { mine, plain, release } = await webhooks('batcher', 4);
+    const calls: string[] = [];
+    const batcher = new SyncBatcher({
+      sync: (p) => {
+        calls.push('one');
+        return syncDeliveries(db, p);
+      },
+      syncMany: (ps) => {
+        calls.push(`many:${ps.length}`);
+        return syncManyDeliveries(db, ps);
+      },
+    });
+    const results = await Promise.all(mine.map((id) => batcher.sync(plain(id))));
+    assert.deepEqual(calls, ['many:2', 'many:2'], 'two statements side by side, two syncs each');
+    assert.deepEqual(
+      results.map((r) => r.held && [r.target.id, r.rows.length]),
+      mine.map((id) => [id, 3]),
+    );
+
+    // A webhook id the store cannot even parse fails its batched call; the others of that call are synced
+    // again one by one, and only the bad one reports the failure.
+    calls.length = 0;
+    const settled = await Promise.allSettled([
+      batcher.sync(plain(mine[0]!)),
+      batcher.sync(plain('not-a-uuid')),
+      batcher.sync(plain(mine[1]!)),
+      batcher.sync(plain(mine[2]!)),
+    ]);
+    assert.deepEqual(calls.sort(), ['many:2', 'many:2', 'one', 'one']);
+    assert.deepEqual(
+      settled.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
+    );
+    // A sync that is not plain (its webhook may want externalReferences) runs on its own at once.
+    calls.length = 0;
+    await batcher.sync({ ...plain(mine[0]!), plain: false });
+    assert.deepEqual(calls, ['one']);
+    await release();
+  });
+});
+
+test(
+  'renewing leases locks partitions in (webhook, partition) order, as the batched sync does',
+  {
+    skip:
+      !process.env.DATABASE_URL && 'PostgreSQL only: the embedded store has one session, so nothing waits',
+  },
+  async () => {
+    const tenant = newTenant();
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await newWebhook(tenant));
+    await claimWebhookLeases(db, 'order', 60_000, 1_000);
+    const [lowest, ...others] = [...ids].sort();
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    let lockedLowest!: () => void;
+    const lowestTaken = new Promise<void>((resolve) => (lockedLowest = resolve));
+    // A batched sync holds the lowest webhook's partition and will want the higher ones next.
+    const sync = db.transaction(async (tx) => {
+      await tx.query('select 1 from delivery_partitions where webhook_id = $1::uuid for update', [lowest]);
+      lockedLowest();
+      await done;
+      await tx.query(`set local lock_timeout = '2s'`);
+      await tx.query('select 1 from delivery_partitions where webhook_id = any($1::uuid[]) for update', [
+        others,
+      ]);
+    });
+    await lowestTaken;
+    // In whatever order the keys come and the plan visits them, the renewal must wait for the lowest
+    // partition before it holds any other: else the sync above waits for it in a circle (lock_timeout).
+    const renewal = renewWebhookLeases(db, 'order', [...ids].reverse(), 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the renewal now waits for the lowest one
+    release();
+    await sync;
+    assert.deepEqual((await renewal).sort(), [...ids].sort());
+    await releaseWebhookLeases(db, 'order');
+  },
+);
 
 test(
   'a sync that waited for the webhook lock loads a delivery committed during the wait',
