@@ -58,7 +58,8 @@
 // full windows. If slots are free and nothing is ready while the window is too full to load
 // (it holds events queued behind entities that wait for a retry or are being sent), those tails are dropped
 // and the entity is marked incomplete; it is refilled from the store (by entity, id >= missingFrom) when its
-// head is acknowledged. Memory is bounded by the window plus one head per waiting entity, and a failing or
+// head is acknowledged. Refills asked for while one is in flight go to the store together (entity-loader.ts):
+// a backlog over many entities refills after almost every acknowledgement. Memory is bounded by the window plus one head per waiting entity, and a failing or
 // hot entity never keeps the others from being loaded.
 //
 // Bookkeeping. Finished attempts go to a Flusher that writes them in batches every ~10 ms (one statement:
@@ -79,17 +80,21 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from '../log.ts';
-import type { AttemptRecord, OpenDelivery, SyncParams, SyncResult } from '../store/deliveries.ts';
+import type { AttemptRecord } from '../store/deliveries.ts';
 import { leaseKey, type LeasedWebhook } from '../store/delivery-leases.ts';
 import type { DisabledReason } from '../store/webhooks.ts';
 import type { WorkerCensus } from '../store/workers.ts';
+import { EntityLoader, type EntityLoadFunctions } from './entity-loader.ts';
 import { Flusher } from './flusher.ts';
 import type { SendRequest, SendResult } from './sender.ts';
-import { SyncBatcher } from './sync-batcher.ts';
+import { SyncBatcher, type SyncFunctions } from './sync-batcher.ts';
 import { WebhookRunner, type AttemptOutcomeLabel, type RunnerOptions } from './webhook-runner.ts';
 
-/** The store operations of the delivery engine, as functions (see dispatcher-store.ts for the real ones). */
-export interface DispatcherStore {
+/**
+ * The store operations of the delivery engine, as functions (worker.ts dispatcherStore has the real ones): sync
+ * and syncMany (sync-batcher.ts), loadEntity and loadEntities (entity-loader.ts), and the rest below.
+ */
+export interface DispatcherStore extends SyncFunctions, EntityLoadFunctions {
   /**
    * Records that this worker is alive and counts live workers and sendable webhooks (store heartbeatWorker).
    * Absent: this worker takes every webhook it can claim.
@@ -102,19 +107,6 @@ export interface DispatcherStore {
   release(owner: string, ids?: string[]): Promise<void>;
   /** Embedded store only: clears leases and worker registrations a killed process left behind. */
   clearLeases?(): Promise<void>;
-  sync(params: SyncParams): Promise<SyncResult>;
-  /**
-   * Plain syncs of this worker in one call (store syncManyDeliveries), results in request order. Absent:
-   * every sync runs on its own.
-   */
-  syncMany?(params: SyncParams[]): Promise<SyncResult[]>;
-  loadEntity(
-    webhookId: string,
-    entityId: number,
-    fromId: number,
-    throughId: number,
-    limit: number,
-  ): Promise<OpenDelivery[]>;
   record(records: AttemptRecord[]): Promise<void>;
   stopWebhook(webhookId: string, reason: DisabledReason): Promise<boolean>;
   abandonStopped(limit: number): Promise<number>;
@@ -182,6 +174,7 @@ export class Dispatcher {
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #flusher: Flusher;
   readonly #syncs: SyncBatcher;
+  readonly #refills: EntityLoader;
   readonly #options: Required<Omit<DispatcherOptions, 'maxWebhooks'>> & { maxWebhooks: number };
   readonly #runnerOptions: RunnerOptions;
   readonly #now: () => number;
@@ -224,6 +217,7 @@ export class Dispatcher {
       refillBatch: this.#options.refillBatch,
     };
     this.#syncs = new SyncBatcher(deps.store);
+    this.#refills = new EntityLoader(deps.store);
     this.#flusher = new Flusher(
       (records) => deps.store.record(records),
       deps.logger,
@@ -484,7 +478,7 @@ export class Dispatcher {
       {
         sync: (p) => this.#syncs.sync({ webhookId: id, part, owner, ...p }),
         loadEntity: (entityId, fromId, throughId, limit) =>
-          store.loadEntity(id, entityId, fromId, throughId, limit),
+          this.#refills.load({ webhookId: id, entityId, fromId, throughId, limit }),
         stopWebhook: (reason) => store.stopWebhook(id, reason),
       },
       {

@@ -15,6 +15,7 @@ import {
   countWebhooksByStatus,
   DELIVERIES_CHANNEL,
   loadEntityDeliveries,
+  loadManyEntityDeliveries,
   openDeliveryStats,
   recordAttempts,
   stopWebhook,
@@ -87,6 +88,7 @@ export function dispatcherStore(db: Db): DispatcherStore {
     syncMany: (params) => syncManyDeliveries(db, params),
     loadEntity: (webhookId, entityId, fromId, throughId, limit) =>
       loadEntityDeliveries(db, webhookId, entityId, fromId, throughId, limit),
+    loadEntities: (loads) => loadManyEntityDeliveries(db, loads),
     record: (records) => recordAttempts(db, records),
     stopWebhook: (webhookId, reason) => stopWebhook(db, webhookId, reason),
     abandonStopped: (limit) => abandonStoppedDeliveries(db, limit),

@@ -339,6 +339,46 @@ export async function loadEntityDeliveries(
   return rows.map(toOpen);
 }
 
+/** One entity's refill: its open deliveries of one webhook with fromId <= id <= throughId, at most `limit`. */
+export interface EntityLoad {
+  webhookId: string;
+  entityId: number;
+  fromId: number;
+  throughId: number;
+  limit: number;
+}
+
+/**
+ * Several entities' refills in one statement (one index walk each, as loadEntityDeliveries does): the rows of
+ * each load in id order, the loads in request order.
+ */
+export async function loadManyEntityDeliveries(
+  db: Queryable,
+  loads: readonly EntityLoad[],
+): Promise<OpenDelivery[][]> {
+  const rows = await db.query<OpenRow & { n: number }>(
+    `select u.n::int as n, d.*
+       from unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[]) with ordinality
+              as u(webhook, entity, from_id, through_id, lim, n)
+       cross join lateral (
+         select ${OPEN_COLUMNS} from deliveries
+          where webhook_id = u.webhook and entity_id = u.entity and ${OPEN}
+            and id >= u.from_id and id <= u.through_id
+          order by id limit u.lim) d
+      order by u.n, d.id`,
+    [
+      loads.map((l) => l.webhookId),
+      loads.map((l) => l.entityId),
+      loads.map((l) => l.fromId),
+      loads.map((l) => l.throughId),
+      loads.map((l) => l.limit),
+    ],
+  );
+  const results: OpenDelivery[][] = loads.map(() => []);
+  for (const row of rows) results[row.n - 1]!.push(toOpen(row));
+  return results;
+}
+
 /** One finished attempt and the state of its delivery after it. */
 export interface AttemptRecord {
   deliveryId: number;

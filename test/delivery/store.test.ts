@@ -8,6 +8,8 @@ import { appendChanges, pruneChanges, type NewChange } from '../../src/store/cha
 import {
   abandonStoppedDeliveries,
   findDelivery,
+  loadEntityDeliveries,
+  loadManyEntityDeliveries,
   stopWebhook,
   listDeliveries,
   pruneDeliveries,
@@ -24,6 +26,7 @@ import {
   releaseWebhookLeases,
   renewWebhookLeases,
 } from '../../src/store/delivery-leases.ts';
+import { EntityLoader } from '../../src/delivery/entity-loader.ts';
 import { SyncBatcher } from '../../src/delivery/sync-batcher.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import { ensureTenant } from '../../src/store/tenants.ts';
@@ -308,6 +311,73 @@ describe('the syncs of many partitions in one statement', () => {
     await batcher.sync({ ...plain(mine[0]!), plain: false });
     assert.deepEqual(calls, ['one']);
     await release();
+  });
+});
+
+describe('refills of many entities', () => {
+  /** A webhook with 12 open deliveries over entities 1–3 (4 each); returns them by entity. */
+  async function openByEntity(owner: string) {
+    const tenant = newTenant();
+    await ensureTenant(db, tenant);
+    const id = await newWebhook(tenant);
+    await claimWebhookLeases(db, owner, 60_000, 1_000);
+    await write(
+      tenant,
+      Array.from({ length: 12 }, (_, i) => absenceChange(1 + (i % 3), i)),
+    );
+    const synced = await syncDeliveries(db, {
+      webhookId: id,
+      part: 0,
+      owner,
+      limit: 100,
+      plain: true,
+      afterId: 0,
+      space: 100,
+    });
+    assert.ok(synced.held);
+    await releaseWebhookLeases(db, owner);
+    const of = (entity: number) => synced.rows.filter((r) => r.entityId === entity);
+    return { id, of, last: synced.rows.at(-1)!.id };
+  }
+
+  test('each load gets what its own refill would, in request order', async () => {
+    const { id, of, last } = await openByEntity('refills');
+    const loads = [
+      { webhookId: id, entityId: 2, fromId: of(2)[1]!.id, throughId: last, limit: 2 },
+      { webhookId: id, entityId: 1, fromId: 0, throughId: of(1)[2]!.id, limit: 100 },
+      { webhookId: id, entityId: 9, fromId: 0, throughId: last, limit: 100 },
+      { webhookId: id, entityId: 3, fromId: 0, throughId: last, limit: 100 },
+    ];
+    const many = await loadManyEntityDeliveries(db, loads);
+    assert.deepEqual(many, [of(2).slice(1, 3), of(1).slice(0, 3), [], of(3)]);
+    for (const [i, l] of loads.entries()) {
+      assert.deepEqual(
+        await loadEntityDeliveries(db, l.webhookId, l.entityId, l.fromId, l.throughId, l.limit),
+        many[i],
+      );
+    }
+  });
+
+  test('refills asked for while one is in flight go together in the next call', async () => {
+    const { id, of, last } = await openByEntity('loader');
+    const calls: string[] = [];
+    const loader = new EntityLoader({
+      loadEntity: (...args) => {
+        calls.push('one');
+        return loadEntityDeliveries(db, ...args);
+      },
+      loadEntities: (loads) => {
+        calls.push(`many:${loads.length}`);
+        return loadManyEntityDeliveries(db, loads);
+      },
+    });
+    const load = (entityId: number) =>
+      loader.load({ webhookId: id, entityId, fromId: 0, throughId: last, limit: 100 });
+    const first = load(1);
+    await Promise.resolve(); // the first call is on its way
+    const rest = [load(2), load(3), load(1)];
+    assert.deepEqual(await Promise.all([first, ...rest]), [of(1), of(2), of(3), of(1)]);
+    assert.deepEqual(calls, ['one', 'many:3']);
   });
 });
 
