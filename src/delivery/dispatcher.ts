@@ -16,8 +16,8 @@
 // rotated) marks that webhook's runner dirty or claims a new webhook; timehook_deliveries (a redelivery)
 // makes its runner load past its window's high-water mark. An empty payload (the pg listener reconnected)
 // rescans everything. A backstop poll every few seconds marks every runner dirty, in case a notification was
-// lost. The plain syncs the woken runners ask for in one turn of the event loop go to the store as one
-// statement (sync-batcher.ts, migration 000008), not one per webhook.
+// lost. The plain syncs the woken runners ask for in one turn of the event loop go to the store together
+// (sync-batcher.ts, migration 000008): a few statements, at least two, not one per webhook.
 //
 // Leases. A worker claims partitions (below) of Enabled webhooks whose lease is free or expired (FOR UPDATE
 // SKIP LOCKED), renews them every leaseTtl/3, and releases them on a graceful stop. Only a partition's holder
@@ -59,8 +59,8 @@
 // (it holds events queued behind entities that wait for a retry or are being sent), those tails are dropped
 // and the entity is marked incomplete; it is refilled from the store (by entity, id >= missingFrom) when its
 // head is acknowledged. Refills asked for while one is in flight go to the store together (entity-loader.ts):
-// a backlog over many entities refills after almost every acknowledgement. Memory is bounded by the window plus one head per waiting entity, and a failing or
-// hot entity never keeps the others from being loaded.
+// a backlog over many entities refills after almost every acknowledgement. Memory is bounded by the window
+// plus one head per waiting entity, and a failing or hot entity never keeps the others from being loaded.
 //
 // Bookkeeping. Finished attempts go to a Flusher that writes them in batches every ~10 ms (one statement:
 // failed attempts appended, delivery states and their latest attempt updated via unnest). A delivery is

@@ -17,16 +17,13 @@ interface Pending {
 }
 
 /** Requests per batched call: bounds the locks one transaction holds and how long it holds them. */
-export const DEFAULT_SYNC_BATCH = 32;
+const MAX_BATCH = 32;
 
 export class SyncBatcher {
   #pending: Pending[] = [];
   #scheduled = false;
 
-  constructor(
-    private readonly store: SyncFunctions,
-    private readonly maxBatch = DEFAULT_SYNC_BATCH,
-  ) {}
+  constructor(private readonly store: SyncFunctions) {}
 
   /**
    * Runs one sync. Plain ones asked for in the same synchronous run of code go to the store together, after
@@ -48,7 +45,7 @@ export class SyncBatcher {
     this.#pending = [];
     // At least two statements when there are two syncs: they run side by side on the store's cores, and the
     // first runners start sending sooner than after one statement that does every sync.
-    const size = Math.max(1, Math.min(this.maxBatch, Math.ceil(pending.length / 2)));
+    const size = Math.max(1, Math.min(MAX_BATCH, Math.ceil(pending.length / 2)));
     for (let i = 0; i < pending.length; i += size) void this.#run(pending.slice(i, i + size));
   }
 

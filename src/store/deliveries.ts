@@ -158,6 +158,15 @@ type SyncRow = OpenRow & Omit<TargetRow, 'id' | 'cursor'> & { fanned_out: number
 const SYNC_CALL =
   'select * from timehook_sync_deliveries($1::uuid, $2::int, $3, $4::int, $5::bigint, $6::int, $7::bigint)';
 
+/** The result of a held plain sync from its target row (timehook_sync_deliveries' first row) and loads. */
+const heldSync = (p: SyncParams, t: SyncRow, rows: OpenDelivery[]): SyncResult & { held: true } => ({
+  held: true,
+  target: toTarget({ ...t, id: p.webhookId, cursor: 0 }),
+  fannedOut: t.fanned_out,
+  caughtUp: t.fanned_out < p.limit,
+  rows,
+});
+
 /** The sync of a webhook without externalReferences: one call of timehook_sync_deliveries (000007). */
 async function syncPlain(db: Queryable, p: SyncParams): Promise<SyncResult> {
   const rows = await db.query<SyncRow>(SYNC_CALL, [
@@ -171,13 +180,7 @@ async function syncPlain(db: Queryable, p: SyncParams): Promise<SyncResult> {
   ]);
   const t = rows[0];
   if (!t || !t.held) return { held: false };
-  return {
-    held: true,
-    target: toTarget({ ...t, id: p.webhookId, cursor: 0 }),
-    fannedOut: t.fanned_out,
-    caughtUp: t.fanned_out < p.limit,
-    rows: rows.slice(1).map(toOpen),
-  };
+  return heldSync(p, t, rows.slice(1).map(toOpen));
 }
 
 /** The sync in a transaction, with bodies decorated in JS when the webhook asked for externalReferences. */
@@ -303,16 +306,8 @@ export async function syncManyDeliveries(
     const p = params[i]!;
     if (row.id === null) {
       // A request's target row comes first, then its open deliveries.
-      current = undefined;
-      if (!row.held) continue;
-      current = {
-        held: true,
-        target: toTarget({ ...row, id: p.webhookId, cursor: 0 }),
-        fannedOut: row.fanned_out,
-        caughtUp: row.fanned_out < p.limit,
-        rows: [],
-      };
-      results[i] = current;
+      current = row.held ? heldSync(p, row, []) : undefined;
+      if (current) results[i] = current;
     } else if (current) {
       current.rows.push(toOpen(row));
     }

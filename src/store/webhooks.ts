@@ -331,7 +331,7 @@ export async function expireWebhooks(db: Queryable, now: Date): Promise<number> 
        select id from webhooks where status = 'Enabled' and valid_until <= $1 order by id for update
      )
      update webhooks w set status = 'Disabled', disabled_reason = 'Expired'
-       from due where w.id = due.id and w.status = 'Enabled'
+       from due where w.id = due.id
      returning w.id`,
     [now],
   );

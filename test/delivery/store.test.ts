@@ -42,6 +42,9 @@ after(async () => {
 });
 
 const HOUR = 3_600_000;
+/** Tests of statements waiting for each other's locks. */
+const WAITS_NEED_POSTGRES =
+  !process.env.DATABASE_URL && 'PostgreSQL only: the embedded store has one session, so nothing waits';
 
 async function newWebhook(tenant: string, collection = 'absences', partitions = 1): Promise<string> {
   await ensureTenant(db, tenant);
@@ -383,10 +386,7 @@ describe('refills of many entities', () => {
 
 test(
   'renewing leases locks partitions in (webhook, partition) order, as the batched sync does',
-  {
-    skip:
-      !process.env.DATABASE_URL && 'PostgreSQL only: the embedded store has one session, so nothing waits',
-  },
+  { skip: WAITS_NEED_POSTGRES },
   async () => {
     const tenant = newTenant();
     const ids: string[] = [];
@@ -421,10 +421,7 @@ test(
 
 test(
   'a sync that waited for the webhook lock loads a delivery committed during the wait',
-  {
-    skip:
-      !process.env.DATABASE_URL && 'PostgreSQL only: the embedded store has one session, so nothing waits',
-  },
+  { skip: WAITS_NEED_POSTGRES },
   async () => {
     const tenant = newTenant();
     const id = await newWebhook(tenant);
