@@ -132,6 +132,8 @@ export interface RunSummary {
   machine: ReturnType<typeof machineInfo>;
   versions: ReturnType<typeof versionInfo> & { postgres?: string };
   results: WorkloadResult[];
+  /** The Node.js flags the service ran with (npm start's). */
+  serviceNodeFlags: string[];
   /** Service settings changed with --env (an experiment, not the standard run). */
   experimentEnv?: Record<string, string>;
 }
@@ -141,7 +143,8 @@ export function markdown(run: RunSummary): string {
   const v = run.versions;
   const lines = [
     `Benchmark run ${run.date} (${run.mode}${run.mode === 'quick' ? ', small sizes' : ''}) on ${m.cores} × ${m.model ?? 'CPU'}, ` +
-      `${fmt(m.memoryBytes / 2 ** 30, 1)} GiB; Node ${v.node}, PGlite ${v.pglite ?? '?'}` +
+      `${fmt(m.memoryBytes / 2 ** 30, 1)} GiB; Node ${v.node}` +
+      `${run.serviceNodeFlags.length > 0 ? ` (service flags ${run.serviceNodeFlags.join(' ')})` : ''}, PGlite ${v.pglite ?? '?'}` +
       `${v.postgres ? `, ${v.postgres.split(' on ')[0]}` : ''}; commit ${v.commit ?? '?'}. ` +
       `Load average at start ${m.loadAverage.map((l) => l.toFixed(2)).join(' / ')}.`,
     ...(run.experimentEnv && Object.keys(run.experimentEnv).length > 0

@@ -13,6 +13,7 @@ import { Api } from './api.ts';
 import { Receiver, runCleanups } from './children.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
 import { fmt, machineInfo, markdown, versionInfo, type WorkloadResult } from './report.ts';
+import { startNodeFlags } from './start-command.ts';
 import {
   adminQuery,
   buildService,
@@ -391,6 +392,7 @@ async function main(): Promise<number> {
             settings: {
               ...settings,
               service: { ...serviceEnv(settings), ...options.env },
+              serviceNodeFlags: startNodeFlags(),
               experimentEnv: options.env,
               workloads: [...options.only],
             },
@@ -414,6 +416,7 @@ async function main(): Promise<number> {
     machine: { ...machine, loadAverage: machine.loadAverage },
     versions,
     results: all,
+    serviceNodeFlags: startNodeFlags(),
     experimentEnv: options.env,
   });
   writeFileSync(join(RESULTS_DIR, 'latest.md'), table);

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { request } from 'undici';
 import { alive, cpuSeconds, memoryBytes, onCleanup, track } from './children.ts';
+import { startNodeFlags } from './start-command.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = join(ROOT, 'dist', 'cli', 'run.js');
@@ -184,7 +185,7 @@ export async function startService(
 ): Promise<ServiceProcess> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const port = role === 'worker' ? 0 : await freePort();
-  const execArgv: string[] = [];
+  const execArgv = startNodeFlags();
   if (options.profileDir) {
     mkdirSync(options.profileDir, { recursive: true });
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);

@@ -1,11 +1,13 @@
-// What `npm start` runs: `npm run build` compiles the service into dist/, and the compiled `serve` works end to
-// end — tokens, an ingest write, and a signed webhook delivery to a local receiver — on the test's store.
+// What `npm start` runs: `npm run build` compiles the service into dist/, and the compiled `serve`, started with
+// the Node.js flags of the start script, works end to end — tokens, an ingest write, and a signed webhook
+// delivery to a local receiver — on the test's store.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { startNodeFlags } from '../bench/start-command.ts';
 import { absence, definition, person } from './helpers/collections.ts';
 import { newTenant } from './helpers/harness.ts';
 import {
@@ -23,7 +25,7 @@ const COMPILED = fileURLToPath(new URL('../dist/cli/run.js', import.meta.url));
 const store = await createProcessStore();
 after(() => store.remove());
 
-test('npm run build compiles the service, and the compiled serve delivers a signed event', async () => {
+test("npm run build compiles the service, and the compiled serve with npm start's flags delivers a signed event", async () => {
   const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
   assert.equal(build.status, 0, `${build.stdout}\n${build.stderr}`);
   assert.ok(existsSync(COMPILED), 'dist/cli/run.js was written');
@@ -31,7 +33,7 @@ test('npm run build compiles the service, and the compiled serve delivers a sign
   const tenant = newTenant();
   const env = { ...store.env, TIMEHOOK_ALLOW_INSECURE_DESTINATIONS: 'true' };
   const credentials = await createCliClient(env, tenant);
-  const server = await startServerProcess(env, [], 60_000, COMPILED);
+  const server = await startServerProcess(env, [], 60_000, COMPILED, startNodeFlags());
   const receiver = await startReceiver(() => reply.ok());
   try {
     const token = await fetchToken(server.url, tenant, credentials);

@@ -200,16 +200,17 @@ export interface ServerProcess {
 
 /**
  * Starts `timehook serve` on a free port and resolves once it listens; from source (bin/timehook.js), or
- * another entry such as the compiled dist/cli/run.js.
+ * another entry such as the compiled dist/cli/run.js, optionally with Node.js flags (npm start's).
  */
 export function startServerProcess(
   env: Record<string, string>,
   args: string[] = [],
   timeoutMs = 60_000,
   entry = BIN,
+  nodeFlags: string[] = [],
 ): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [entry, 'serve', ...args], {
+    const child = spawn(process.execPath, [...nodeFlags, entry, 'serve', ...args], {
       env: childEnv({ PORT: '0', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
