@@ -132,8 +132,10 @@ export interface RunSummary {
   machine: ReturnType<typeof machineInfo>;
   versions: ReturnType<typeof versionInfo> & { postgres?: string };
   results: WorkloadResult[];
-  /** The Node.js flags the service ran with (npm start's). */
+  /** The Node.js flags the service ran with (npm start's unless experimentNodeFlags). */
   serviceNodeFlags: string[];
+  /** The flags came from --node-flags, not from npm start. */
+  experimentNodeFlags: boolean;
   /** Service settings changed with --env (an experiment, not the standard run). */
   experimentEnv?: Record<string, string>;
 }
@@ -147,6 +149,12 @@ export function markdown(run: RunSummary): string {
       `${run.serviceNodeFlags.length > 0 ? ` (service flags ${run.serviceNodeFlags.join(' ')})` : ''}, PGlite ${v.pglite ?? '?'}` +
       `${v.postgres ? `, ${v.postgres.split(' on ')[0]}` : ''}; commit ${v.commit ?? '?'}. ` +
       `Load average at start ${m.loadAverage.map((l) => l.toFixed(2)).join(' / ')}.`,
+    ...(run.experimentNodeFlags
+      ? [
+          '',
+          `Experiment: the service ran with the Node.js flags ${JSON.stringify(run.serviceNodeFlags.join(' '))} instead of npm start's.`,
+        ]
+      : []),
     ...(run.experimentEnv && Object.keys(run.experimentEnv).length > 0
       ? [
           '',

@@ -13,7 +13,6 @@ import { Api } from './api.ts';
 import { Receiver, runCleanups } from './children.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
 import { fmt, machineInfo, markdown, versionInfo, type WorkloadResult } from './report.ts';
-import { startNodeFlags } from './start-command.ts';
 import {
   adminQuery,
   buildService,
@@ -59,13 +58,14 @@ const TARGETS: Record<number, (store: StoreKind) => string> = {
   7: () => 'two workers ≥ one, nothing lost or reordered',
 };
 
-const USAGE = `Usage: npm run bench -- [--quick] [--store embedded|postgres|both] [--only 1,2,…] [--cpu-prof] [--env K=V] [--pg-url <url>]
+const USAGE = `Usage: npm run bench -- [--quick] [--store embedded|postgres|both] [--only 1,2,…] [--cpu-prof] [--env K=V] [--node-flags "…"] [--pg-url <url>]
   --quick      small sizes, the whole run in under two minutes
   --store      which store(s) to run on (default both)
   --only       workloads to run: 1 ingest, 2 throughput, 3 fan-out, 4 latency, 5 isolation, 6 backlog, 7 scale-out
   --cpu-prof   run the service with node --cpu-prof; profiles and a summary go to bench/results/profiles/
   --env        KEY=VALUE for the service (repeatable), for experiments; recorded with the results
   --latency-rate  changes/s of workloads 4 and 5 instead of 1,000 (quick: 200), to measure below saturation
+  --node-flags "<flags>"  the service's Node.js flags instead of npm start's ("" for none), for experiments
   --pg-url     PostgreSQL to create the scratch database on (default postgres://postgres@127.0.0.1:5432/postgres,
                or BENCH_DATABASE_URL)`;
 
@@ -77,6 +77,8 @@ interface Options {
   cpuProf: boolean;
   pgUrl: string;
   latencyRate: number | undefined;
+  /** --node-flags: the service's Node.js flags instead of npm start's (an experiment). */
+  nodeFlags: string[] | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -90,6 +92,7 @@ function parseOptions(argv: string[]): Options {
       'pg-url': { type: 'string' },
       env: { type: 'string', multiple: true, default: [] },
       'latency-rate': { type: 'string' },
+      'node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -124,9 +127,11 @@ function parseOptions(argv: string[]): Options {
       `--latency-rate takes a whole number of changes per second (10 or more), not ${values['latency-rate']}`,
     );
   }
+  const nodeFlags = values['node-flags']?.split(/\s+/).filter((flag) => flag !== '');
   return {
     quick: values.quick,
     latencyRate,
+    nodeFlags,
     env,
     stores,
     only,
@@ -206,7 +211,7 @@ async function runStore(
   let bench: Bench | undefined;
   try {
     const client = await createClient(store, TENANT);
-    const server = await startService(store, 'all', { env, profileDir });
+    const server = await startService(store, 'all', { env, profileDir, nodeFlags: settings.nodeFlags });
     const api = new Api(server.url!);
     await api.login(TENANT, client.clientId, client.clientSecret);
     await api.seed();
@@ -268,6 +273,7 @@ async function runStore(
       b.server = await startService(store, 'all', {
         env: { ...env, TIMEHOOK_RETRY_SCHEDULE: Array(1000).fill(settings.backlog.retryDelay).join(',') },
         profileDir,
+        nodeFlags: settings.nodeFlags,
       });
       await relogin();
       await step(b, 6, () => backlog(b));
@@ -316,6 +322,7 @@ async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   const settings = settingsFor(options.quick, undefined);
   if (options.latencyRate !== undefined) settings.latency.rate = options.latencyRate;
+  if (options.nodeFlags !== undefined) settings.nodeFlags = options.nodeFlags;
   const started = Date.now();
   // A hard stop for the whole run, whatever happens inside it.
   const limitMs = options.quick ? 10 * 60_000 : 4 * 60 * 60_000;
@@ -392,7 +399,6 @@ async function main(): Promise<number> {
             settings: {
               ...settings,
               service: { ...serviceEnv(settings), ...options.env },
-              serviceNodeFlags: startNodeFlags(),
               experimentEnv: options.env,
               workloads: [...options.only],
             },
@@ -416,7 +422,8 @@ async function main(): Promise<number> {
     machine: { ...machine, loadAverage: machine.loadAverage },
     versions,
     results: all,
-    serviceNodeFlags: startNodeFlags(),
+    serviceNodeFlags: settings.nodeFlags,
+    experimentNodeFlags: options.nodeFlags !== undefined,
     experimentEnv: options.env,
   });
   writeFileSync(join(RESULTS_DIR, 'latest.md'), table);

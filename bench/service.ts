@@ -12,7 +12,6 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { request } from 'undici';
 import { alive, cpuSeconds, memoryBytes, onCleanup, track } from './children.ts';
-import { startNodeFlags } from './start-command.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = join(ROOT, 'dist', 'cli', 'run.js');
@@ -168,6 +167,8 @@ export interface ServiceProcess {
 
 export interface StartOptions {
   env?: Record<string, string>;
+  /** Node.js flags before the entry point (npm start's, see bench/start-command.ts). */
+  nodeFlags: string[];
   /** Write a V8 CPU profile (node --cpu-prof) into this directory; it appears when the process exits. */
   profileDir?: string;
   timeoutMs?: number;
@@ -181,11 +182,11 @@ export interface StartOptions {
 export async function startService(
   store: BenchStore,
   role: Role,
-  options: StartOptions = {},
+  options: StartOptions,
 ): Promise<ServiceProcess> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const port = role === 'worker' ? 0 : await freePort();
-  const execArgv = startNodeFlags();
+  const execArgv = [...options.nodeFlags];
   if (options.profileDir) {
     mkdirSync(options.profileDir, { recursive: true });
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);

@@ -11,6 +11,7 @@ import { checkLedger, percentiles, Written, type LedgerResult } from './ledger.t
 import type { PathReport } from './protocol.ts';
 import { fmt, machineBusySeconds, mb, type CpuShare, type WorkloadResult } from './report.ts';
 import { adminQuery, startService, type BenchStore, type Client, type ServiceProcess } from './service.ts';
+import { startNodeFlags } from './start-command.ts';
 
 export interface Settings {
   quick: boolean;
@@ -46,6 +47,8 @@ export interface Settings {
   stallMs: number;
   probeMs: number;
   cpuProfileDir: string | undefined;
+  /** Node.js flags of every service process: npm start's (bench/start-command.ts), or --node-flags'. */
+  nodeFlags: string[];
 }
 
 export function settingsFor(quick: boolean, cpuProfileDir: string | undefined): Settings {
@@ -73,6 +76,7 @@ export function settingsFor(quick: boolean, cpuProfileDir: string | undefined): 
         stallMs: 10_000,
         probeMs: 5_000,
         cpuProfileDir,
+        nodeFlags: startNodeFlags(),
       }
     : {
         quick,
@@ -97,6 +101,7 @@ export function settingsFor(quick: boolean, cpuProfileDir: string | undefined): 
         stallMs: 120_000,
         probeMs: 10_000,
         cpuProfileDir,
+        nodeFlags: startNodeFlags(),
       };
 }
 
@@ -1318,13 +1323,23 @@ export async function startScaleOut(
   const profile = bench.settings.cpuProfileDir;
   if (bench.server.role !== 'api') {
     await bench.server.stop();
-    bench.server = await startService(bench.store, 'api', { env, profileDir: profile });
+    bench.server = await startService(bench.store, 'api', {
+      env,
+      profileDir: profile,
+      nodeFlags: bench.settings.nodeFlags,
+    });
     await bench.api.close();
     bench.api = new Api(bench.server.url!);
     await bench.api.login(TENANT, bench.client.clientId, bench.client.clientSecret);
   }
   while (bench.workers.length > workers) await bench.workers.pop()!.stop();
   while (bench.workers.length < workers) {
-    bench.workers.push(await startService(bench.store, 'worker', { env, profileDir: profile }));
+    bench.workers.push(
+      await startService(bench.store, 'worker', {
+        env,
+        profileDir: profile,
+        nodeFlags: bench.settings.nodeFlags,
+      }),
+    );
   }
 }
