@@ -59,8 +59,11 @@
 // (it holds events queued behind entities that wait for a retry or are being sent), those tails are dropped
 // and the entity is marked incomplete; it is refilled from the store (by entity, id >= missingFrom) when its
 // head is acknowledged. Refills asked for while one is in flight go to the store together (entity-loader.ts):
-// a backlog over many entities refills after almost every acknowledgement. Memory is bounded by the window
-// plus one head per waiting entity, and a failing or hot entity never keeps the others from being loaded.
+// a backlog over many entities refills after almost every acknowledgement. A runner holds the head of at most
+// a window of entities waiting for a retry; beyond that a waiting entity keeps only its place in the timer heap
+// and its rows are read back (as the window has room) when its retry is due. Memory is bounded by two windows
+// plus about a hundred bytes per waiting entity, and a failing or hot entity never keeps the others from being
+// loaded.
 //
 // Bookkeeping. Finished attempts go to a Flusher that writes them in batches every ~10 ms (one statement:
 // failed attempts appended, delivery states and their latest attempt updated via unnest). A delivery is
@@ -230,6 +233,13 @@ export class Dispatcher {
   /** The leases this worker holds: webhook ids, `<id>#<part>` for partitions above 0. */
   get webhookIds(): string[] {
     return [...this.#runners.keys()];
+  }
+
+  /** Open deliveries this worker's runners hold in memory now. */
+  get eventsInMemory(): number {
+    let rows = 0;
+    for (const runner of this.#runners.values()) rows += runner.heldRows;
+    return rows;
   }
 
   /**

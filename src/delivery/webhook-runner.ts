@@ -71,6 +71,12 @@ interface Entity {
   /** When not complete: the open deliveries with id >= missingFrom (and <= scanFrom) are not in memory. */
   missingFrom: number;
   state: 'idle' | 'ready' | 'waiting' | 'sending' | 'refilling';
+  /**
+   * Set while the entity waits for a retry with no rows in memory (its head was let go, see #place): the
+   * head's id and attempt count, so that the refill at its due time goes on with the retry schedule even if
+   * the record of the failed attempt is not written yet.
+   */
+  spilled: { id: number; attemptCount: number; dueMs: number } | undefined;
 }
 
 interface Target {
@@ -96,6 +102,8 @@ export class WebhookRunner {
   readonly #retries = new Deque<Entity>();
   #preferRetry = false;
   readonly #waiting = new MinHeap<Entity>();
+  /** Entities whose retry is due but whose rows were let go: read back as the window has room. */
+  readonly #dueSpilled = new Deque<Entity>();
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
   #inFlight = 0;
@@ -105,8 +113,8 @@ export class WebhookRunner {
   #loaded = 0;
   /** Window room promised to refills in flight. */
   #reserved = 0;
-  /** Entities waiting for a retry (each holds at least its head row). */
-  #waitingCount = 0;
+  /** Entities waiting for a retry that hold their head row (the others hold no rows; see #place). */
+  #heldWaiting = 0;
   /** Every open delivery with id <= scanFrom has been seen by the loader. */
   #scanFrom = 0;
   #scanExhausted = false;
@@ -142,6 +150,11 @@ export class WebhookRunner {
     return this.#stopped;
   }
 
+  /** Open deliveries held in memory (the window, the heads of waiting entities, those being sent). */
+  get heldRows(): number {
+    return this.#loaded;
+  }
+
   /** Something may have changed (new changes, the webhook, a redelivery): fan out and reload. */
   markDirty(): void {
     if (this.#stopped) return;
@@ -173,6 +186,7 @@ export class WebhookRunner {
     this.#fresh.clear();
     this.#retries.clear();
     this.#waiting.clear();
+    this.#dueSpilled.clear();
     this.#keyCache.clear();
   }
 
@@ -181,6 +195,7 @@ export class WebhookRunner {
     if (this.#stopped || !this.#target) return;
     const now = this.now();
     this.#promoteDue(now);
+    this.#readmit();
     const target = this.#target;
     if (!target.active || now >= target.validUntilMs || now >= this.leaseDeadline) {
       // Expired by our clock, or the lease may have lapsed: send nothing; the sync (or the lease
@@ -219,9 +234,23 @@ export class WebhookRunner {
   #promoteDue(now: number): void {
     while ((this.#waiting.peekKey() ?? Number.POSITIVE_INFINITY) <= now) {
       const entity = this.#waiting.pop()!;
-      this.#waitingCount--;
+      if (entity.spilled) {
+        this.#dueSpilled.push(entity);
+        continue;
+      }
+      this.#heldWaiting--;
       entity.state = 'ready';
       this.#retries.push(entity);
+    }
+  }
+
+  /**
+   * Reads back the rows of entities whose retry is due while the window has room (each refill takes at least
+   * the head), so that many entities falling due at once do not all come back into memory together.
+   */
+  #readmit(): void {
+    while (this.#dueSpilled.size > 0 && this.#windowRows() < this.hooks.window()) {
+      this.#refill(this.#dueSpilled.shift()!); // #place then finds its head due
     }
   }
 
@@ -254,7 +283,18 @@ export class WebhookRunner {
       (head.attemptCount === 0 ? this.#fresh : this.#retries).push(entity);
     } else {
       entity.state = 'waiting';
-      this.#waitingCount++;
+      if (this.#heldWaiting >= this.hooks.window()) {
+        // As many waiting heads as a window already: let this entity's rows go (they stay open in the store)
+        // and keep only its place in the timer heap, so that a backlog over millions of entities behind a
+        // failing receiver costs about a hundred bytes per entity instead of its head event.
+        entity.spilled = { id: head.id, attemptCount: head.attemptCount, dueMs: due };
+        this.#loaded -= entity.queue.length;
+        entity.queue = [];
+        entity.missingFrom = head.id;
+        entity.complete = false;
+      } else {
+        this.#heldWaiting++;
+      }
       this.#waiting.push(due, entity);
     }
   }
@@ -270,9 +310,12 @@ export class WebhookRunner {
     this.hooks.track(this.#syncing);
   }
 
-  /** Rows that count against the window: all but the head of each entity waiting for a retry, and refills. */
+  /**
+   * Rows that count against the window: all but the heads of the entities waiting for a retry (at most a
+   * window of them are held; see #place), and refills.
+   */
   #windowRows(): number {
-    return this.#loaded - this.#waitingCount + this.#reserved;
+    return this.#loaded - this.#heldWaiting + this.#reserved;
   }
 
   /**
@@ -394,7 +437,14 @@ export class WebhookRunner {
       this.#scanFrom = row.id;
       let entity = this.#entities.get(row.entityId);
       if (!entity) {
-        entity = { id: row.entityId, queue: [], complete: true, missingFrom: 0, state: 'idle' };
+        entity = {
+          id: row.entityId,
+          queue: [],
+          complete: true,
+          missingFrom: 0,
+          state: 'idle',
+          spilled: undefined,
+        };
         this.#entities.set(row.entityId, entity);
       }
       if (!entity.complete) continue; // its refill reads it
@@ -419,6 +469,13 @@ export class WebhookRunner {
       (rows) => {
         this.#reserved -= limit;
         if (this.#stopped) return;
+        const spilled = entity.spilled;
+        entity.spilled = undefined;
+        const head = rows[0];
+        if (spilled && head?.id === spilled.id && head.attemptCount < spilled.attemptCount) {
+          head.attemptCount = spilled.attemptCount;
+          head.nextAttemptAt = new Date(spilled.dueMs);
+        }
         for (const row of rows) entity.queue.push(row);
         this.#loaded += rows.length;
         if (rows.length >= limit) {

@@ -133,6 +133,7 @@ function dispatcher(
   send: (r: SendRequest) => Promise<SendResult>,
   leaseTtlMs = 30_000,
   refillBatch = 2,
+  retryScheduleMs: number[] = Array(20).fill(5),
 ) {
   return new Dispatcher({
     store: fake.store,
@@ -141,7 +142,7 @@ function dispatcher(
     logger: createLogger('silent'),
     observer: { attempt: () => undefined },
     options: {
-      retryScheduleMs: Array(20).fill(5),
+      retryScheduleMs,
       maxInFlightPerWebhook: 4,
       leaseTtlMs,
       userAgent: 'Timehook/test',
@@ -223,6 +224,54 @@ describe('Dispatcher', () => {
       // Each partition alone would keep 4 in flight (6 ready entities each): together they stay at 4.
       assert.ok(peak > 1 && peak <= 4, `peak ${peak}`);
     } finally {
+      await d.stop();
+    }
+  });
+
+  test('entities waiting for a retry beyond a window hold no rows; their heads are read back when due', async () => {
+    const fake = fakeStore(40, 2);
+    // The store's copy of a row as a refill reads it before the failed attempt's record is written: attempt
+    // count 0. The runner must go on with the schedule from the count it had in memory.
+    const loadEntity = fake.store.loadEntity.bind(fake.store);
+    fake.store = {
+      ...fake.store,
+      loadEntity: async (...args) =>
+        (await loadEntity(...args)).map((r) => ({ ...r, attemptCount: 0, nextAttemptAt: new Date(0) })),
+    };
+    // Every entity's first event fails three times, 60 ms apart: all 40 wait at once.
+    const failures = new Map<number, number>();
+    const { sent, send } = fakeSender((r) => {
+      const { id, v } = entityOf(r);
+      const failed = failures.get(id) ?? 0;
+      if (v > 0 || failed >= 3) return 200;
+      failures.set(id, failed + 1);
+      return 500;
+    });
+    const d = dispatcher(fake, send, 30_000, 2, Array(10).fill(60));
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, d.eventsInMemory)), 1);
+    await d.start();
+    try {
+      await waitUntil(() => sent.filter((s) => s.status === 200).length === 80, 10_000, 'all delivered');
+      // A window of loaded rows plus a window of waiting heads; without the bound all 40 heads stay.
+      assert.ok(peak <= 20, `${peak} events in memory at once, window 10`);
+      assert.ok(peak >= 10, `peak ${peak}: the window was never full`);
+      for (let e = 100; e < 140; e++) {
+        const versions = sent.filter((s) => entityOf(s.request).id === e).map((s) => entityOf(s.request).v);
+        assert.deepEqual(versions, [0, 0, 0, 0, 1], `entity ${e}: three failures, then in order`);
+      }
+      const attempts = new Map<number, number[]>();
+      for (const r of fake.records)
+        attempts.set(r.deliveryId, [...(attempts.get(r.deliveryId) ?? []), r.attempt]);
+      for (const [deliveryId, numbers] of attempts) {
+        assert.deepEqual(
+          numbers,
+          numbers.map((_, i) => i + 1),
+          `delivery ${deliveryId}: attempts ${numbers.join(',')}`,
+        );
+      }
+    } finally {
+      clearInterval(sampler);
       await d.stop();
     }
   });
