@@ -209,6 +209,7 @@ export class WebhookRunner {
       this.#startAttempt(entity, target, now);
     }
     this.#maybeLoad();
+    this.#readmit(); // a trim in #maybeLoad may have made room
     const next = this.#waiting.peekKey();
     if (next !== undefined) this.#arm(next);
   }
