@@ -289,10 +289,7 @@ export class WebhookRunner {
         // and keep only its place in the timer heap, so that a backlog over millions of entities behind a
         // failing receiver costs about a hundred bytes per entity instead of its head event.
         entity.spilled = { id: head.id, attemptCount: head.attemptCount, dueMs: due };
-        this.#loaded -= entity.queue.length;
-        entity.queue = [];
-        entity.missingFrom = head.id;
-        entity.complete = false;
+        this.#letGo(entity, 0);
       } else {
         this.#heldWaiting++;
       }
@@ -353,11 +350,20 @@ export class WebhookRunner {
   #trim(): void {
     for (const entity of this.#entities.values()) {
       if (entity.queue.length <= 1 || (entity.state !== 'waiting' && entity.state !== 'sending')) continue;
-      const dropped = entity.queue.splice(1);
-      this.#loaded -= dropped.length;
-      entity.missingFrom = entity.complete ? dropped[0]!.id : Math.min(entity.missingFrom, dropped[0]!.id);
-      entity.complete = false;
+      this.#letGo(entity, 1);
     }
+  }
+
+  /**
+   * Lets an entity's loaded rows from queue[keep] on go (they stay open in the store): the entity becomes
+   * incomplete from the first of them, and a refill reads them back.
+   */
+  #letGo(entity: Entity, keep: number): void {
+    const dropped = entity.queue.splice(keep);
+    if (dropped.length === 0) return;
+    this.#loaded -= dropped.length;
+    entity.missingFrom = entity.complete ? dropped[0]!.id : Math.min(entity.missingFrom, dropped[0]!.id);
+    entity.complete = false;
   }
 
   /**
