@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
 import pg from 'pg';
 import { isStoreUnavailable } from '../src/api/error-handler.ts';
-import type { Db } from '../src/store/db.ts';
+import { prepared, type Db } from '../src/store/db.ts';
 import { openPgDb } from '../src/store/pg-db.ts';
 import { POSTGRES_ONLY } from './helpers/cluster.ts';
 
@@ -43,6 +43,31 @@ test(
             current_setting('idle_in_transaction_session_timeout') as i`,
     );
     assert.deepEqual(rows[0], { s: '30s', l: '1500ms', i: '45s' });
+  },
+);
+
+test(
+  'a statement marked prepared is prepared once per connection and reused; others are not prepared',
+  { skip: POSTGRES_ONLY },
+  async () => {
+    const marked = prepared('select $1::int + 1 as n');
+    const plain = 'select $1::int + 2 as n';
+    // One transaction: one connection, whose prepared statements pg_prepared_statements lists.
+    const seen = await db!.transaction(async (tx) => {
+      for (let i = 0; i < 3; i++) {
+        assert.deepEqual(await tx.query(marked, [i]), [{ n: i + 1 }]);
+        assert.deepEqual(await tx.query(plain, [i]), [{ n: i + 2 }]);
+      }
+      return tx.query<{ statement: string }>(
+        `select statement from pg_prepared_statements where statement like 'select $1::int + %'`,
+      );
+    });
+    assert.deepEqual(
+      seen.map((r) => r.statement),
+      [marked],
+    );
+    // Through the pool as well (any connection), with the same result.
+    for (let i = 0; i < 10; i++) assert.deepEqual(await db!.query(marked, [i]), [{ n: i + 1 }]);
   },
 );
 

@@ -26,3 +26,21 @@ export interface Db extends Queryable {
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+const preparedNames = new Map<string, string>();
+
+/**
+ * Marks a hot statement of constant text to be prepared once per connection on PostgreSQL: later calls skip
+ * parsing and planning (about a third of a small statement's server CPU here). Returns the text unchanged; the
+ * PGlite adapter ignores the mark. Each marked text costs a prepared statement on every pooled connection, so
+ * mark only the few statements that run per batch of deliveries, never a text built per call.
+ */
+export function prepared(sql: string): string {
+  if (!preparedNames.has(sql)) preparedNames.set(sql, `timehook_${preparedNames.size + 1}`);
+  return sql;
+}
+
+/** The name under which a statement marked by prepared() is prepared, or undefined. */
+export function preparedName(sql: string): string | undefined {
+  return preparedNames.get(sql);
+}

@@ -5,7 +5,7 @@
 import type { DeliveryStatusName } from '../domain/delivery-filter.ts';
 import type { ReferenceSelection } from '../domain/external-references.ts';
 import type { CollectionName } from '../domain/scopes.ts';
-import type { Db, Queryable } from './db.ts';
+import { prepared, type Db, type Queryable } from './db.ts';
 import { attachExternalReferencesToChanges } from './external-references.ts';
 import { disableWebhook, type DisabledReason } from './webhooks.ts';
 
@@ -155,8 +155,9 @@ export interface SyncParams {
 
 type SyncRow = OpenRow & Omit<TargetRow, 'id' | 'cursor'> & { fanned_out: number };
 
-const SYNC_CALL =
-  'select * from timehook_sync_deliveries($1::uuid, $2::int, $3, $4::int, $5::bigint, $6::int, $7::bigint)';
+const SYNC_CALL = prepared(
+  'select * from timehook_sync_deliveries($1::uuid, $2::int, $3, $4::int, $5::bigint, $6::int, $7::bigint)',
+);
 
 /** The result of a held plain sync from its target row (timehook_sync_deliveries' first row) and loads. */
 const heldSync = (p: SyncParams, t: SyncRow, rows: OpenDelivery[]): SyncResult & { held: true } => ({
@@ -272,8 +273,9 @@ export async function syncDeliveries(db: Db, params: SyncParams): Promise<SyncRe
   return params.plain ? syncPlain(db, params) : syncDecorated(db, params);
 }
 
-const SYNC_MANY_CALL = `select * from timehook_sync_deliveries_many($1, $2::uuid[], $3::int[], $4::int[], $5::bigint[],
-                                                          $6::int[], $7::bigint[])`;
+const SYNC_MANY_CALL =
+  prepared(`select * from timehook_sync_deliveries_many($1, $2::uuid[], $3::int[], $4::int[], $5::bigint[],
+                                                          $6::int[], $7::bigint[])`);
 
 /**
  * The plain syncs (webhooks without externalReferences) of one owner's partitions in one statement and one
@@ -343,6 +345,16 @@ export interface EntityLoad {
   limit: number;
 }
 
+const LOAD_MANY_ENTITIES = prepared(`select u.n::int as n, d.*
+       from unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[]) with ordinality
+              as u(webhook, entity, from_id, through_id, lim, n)
+       cross join lateral (
+         select ${OPEN_COLUMNS} from deliveries
+          where webhook_id = u.webhook and entity_id = u.entity and ${OPEN}
+            and id >= u.from_id and id <= u.through_id
+          order by id limit u.lim) d
+      order by u.n, d.id`);
+
 /**
  * Several entities' refills in one statement (one index walk each, as loadEntityDeliveries does): the rows of
  * each load in id order, the loads in request order.
@@ -351,24 +363,13 @@ export async function loadManyEntityDeliveries(
   db: Queryable,
   loads: readonly EntityLoad[],
 ): Promise<OpenDelivery[][]> {
-  const rows = await db.query<OpenRow & { n: number }>(
-    `select u.n::int as n, d.*
-       from unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[]) with ordinality
-              as u(webhook, entity, from_id, through_id, lim, n)
-       cross join lateral (
-         select ${OPEN_COLUMNS} from deliveries
-          where webhook_id = u.webhook and entity_id = u.entity and ${OPEN}
-            and id >= u.from_id and id <= u.through_id
-          order by id limit u.lim) d
-      order by u.n, d.id`,
-    [
-      loads.map((l) => l.webhookId),
-      loads.map((l) => l.entityId),
-      loads.map((l) => l.fromId),
-      loads.map((l) => l.throughId),
-      loads.map((l) => l.limit),
-    ],
-  );
+  const rows = await db.query<OpenRow & { n: number }>(LOAD_MANY_ENTITIES, [
+    loads.map((l) => l.webhookId),
+    loads.map((l) => l.entityId),
+    loads.map((l) => l.fromId),
+    loads.map((l) => l.throughId),
+    loads.map((l) => l.limit),
+  ]);
   const results: OpenDelivery[][] = loads.map(() => []);
   for (const row of rows) results[row.n - 1]!.push(toOpen(row));
   return results;
@@ -398,7 +399,7 @@ const storable = (text: string | null): string | null =>
  * The delivery states of recordAttempts ($1–$9, one element per delivery). Times travel as epoch milliseconds
  * (float8): cheaper to write and to parse than timestamp text.
  */
-const RECORD_STATES = `update deliveries d
+const RECORD_STATES = prepared(`update deliveries d
     set status = u.status,
         attempt_count = greatest(d.attempt_count, u.attempt),
         next_attempt_at = coalesce(to_timestamp(u.next_at / 1000), d.next_attempt_at),
@@ -412,7 +413,7 @@ const RECORD_STATES = `update deliveries d
                $8::text[], $9::text[])
      as u(id, attempt, status, next_at, at, duration_ms, status_code, error, response_body)
   where d.id = u.id
-    and ((u.status = 'Delivered' and d.status <> 'Delivered') or (u.status = 'Failed' and d.${OPEN}))`;
+    and ((u.status = 'Delivered' and d.status <> 'Delivered') or (u.status = 'Failed' and d.${OPEN}))`);
 
 /**
  * Records a batch of attempts and the resulting delivery states in one statement. Several records of one

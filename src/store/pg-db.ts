@@ -2,7 +2,7 @@
 // int8 is parsed to number here exactly as in the PGlite adapter, so callers never see the difference.
 
 import pg from 'pg';
-import type { Db, Queryable } from './db.ts';
+import { preparedName, type Db, type Queryable } from './db.ts';
 
 const INT8_OID = 20;
 
@@ -40,7 +40,7 @@ class PgDb implements Db {
   constructor(private readonly pool: pg.Pool) {}
 
   async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    return (await this.pool.query({ text: sql, values: params as unknown[] })).rows as T[];
+    return (await this.pool.query(queryConfig(sql, params))).rows as T[];
   }
 
   async exec(sql: string): Promise<void> {
@@ -190,10 +190,17 @@ function isConnectionError(error: unknown): boolean {
   return /Connection terminated|connection error|not queryable/i.test((error as Error | null)?.message ?? '');
 }
 
+function queryConfig(sql: string, params: readonly unknown[]): pg.QueryConfig {
+  const name = preparedName(sql);
+  return name === undefined
+    ? { text: sql, values: params as unknown[] }
+    : { name, text: sql, values: params as unknown[] };
+}
+
 function clientQueryable(client: pg.PoolClient): Queryable {
   return {
     query: async <R>(sql: string, params: readonly unknown[] = []) =>
-      (await client.query({ text: sql, values: params as unknown[] })).rows as R[],
+      (await client.query(queryConfig(sql, params))).rows as R[],
     exec: async (sql: string) => {
       await client.query(sql);
     },
