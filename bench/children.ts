@@ -77,10 +77,19 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   return fields ? (Number(fields[11]) + Number(fields[12])) / ticksPerSecond() : undefined;
 }
 
+/**
+ * User + system CPU seconds of a process's main thread so far: for Node.js its event loop (the other threads
+ * are V8's, libuv's and, on the embedded store, PGlite's). Undefined when it is gone.
+ */
+export function mainThreadCpuSeconds(pid: number | undefined): number | undefined {
+  const fields = pid === undefined ? undefined : statFields(pid, `/proc/${pid}/task/${pid}/stat`);
+  return fields ? (Number(fields[11]) + Number(fields[12])) / ticksPerSecond() : undefined;
+}
+
 /** The fields of /proc/<pid>/stat after the command name (the first is the state), or undefined when gone. */
-function statFields(pid: number): string[] | undefined {
+function statFields(pid: number, path = `/proc/${pid}/stat`): string[] | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;

@@ -37,6 +37,11 @@ export interface CpuShare {
    */
   postgresSeconds: number;
   benchSeconds: number;
+  /**
+   * The main threads of the service's processes (part of serviceSeconds): their event loops, which run the
+   * API, the delivery engine and the sending. One event loop busy nearly all the wall time is the bottleneck.
+   */
+  serviceMainThreadSeconds?: number;
   /** Busy CPU seconds of the whole machine minus ours: other people's work on the shared cores. */
   otherSeconds: number;
   cores: number;

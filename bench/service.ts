@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { request } from 'undici';
-import { alive, cpuSeconds, memoryBytes, onCleanup, track } from './children.ts';
+import { alive, cpuSeconds, mainThreadCpuSeconds, memoryBytes, onCleanup, track } from './children.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = join(ROOT, 'dist', 'cli', 'run.js');
@@ -157,6 +157,8 @@ export interface ServiceProcess {
   /** The last 64 KiB the process wrote (stdout and stderr). */
   output(): string;
   cpuSeconds(): number | undefined;
+  /** Its main thread's: the event loop. */
+  mainThreadCpuSeconds(): number | undefined;
   rssBytes(): number | undefined;
   peakRssBytes(): number | undefined;
   /** The CPU profile file, when started with a profile directory. */
@@ -238,6 +240,7 @@ export async function startService(
     url,
     output: () => output,
     cpuSeconds: () => cpuSeconds(pid),
+    mainThreadCpuSeconds: () => mainThreadCpuSeconds(pid),
     rssBytes: () => memoryBytes(pid, 'VmRSS'),
     peakRssBytes: () => memoryBytes(pid, 'VmHWM'),
     profileDir: options.profileDir,

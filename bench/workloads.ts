@@ -163,6 +163,7 @@ class CpuMeter {
   #start!: {
     wall: number;
     service: number;
+    serviceMain: number;
     bench: number;
     machine: number | undefined;
     pg: Map<number, number>;
@@ -186,9 +187,15 @@ class CpuMeter {
   #read() {
     const b = this.bench;
     const service = [b.server, ...b.workers].reduce((sum, p) => sum + (p.cpuSeconds() ?? 0), 0);
+    const serviceMain = [b.server, ...b.workers].reduce((sum, p) => sum + (p.mainThreadCpuSeconds() ?? 0), 0);
     const own = process.cpuUsage();
     const receivers = b.receivers.reduce((sum, r) => sum + (cpuSeconds(r.pid) ?? 0), 0);
-    return { service, bench: (own.user + own.system) / 1e6 + receivers, machine: machineBusySeconds() };
+    return {
+      service,
+      serviceMain,
+      bench: (own.user + own.system) / 1e6 + receivers,
+      machine: machineBusySeconds(),
+    };
   }
 
   /**
@@ -229,6 +236,7 @@ class CpuMeter {
     return {
       wallSeconds: round((now() - this.#start.wall) / 1000, 2),
       serviceSeconds: round(service, 2),
+      serviceMainThreadSeconds: round(end.serviceMain - this.#start.serviceMain, 2),
       postgresSeconds: round(postgres, 2),
       benchSeconds: round(bench, 2),
       otherSeconds: round(Math.max(0, machine - service - postgres - bench), 2),
@@ -484,13 +492,16 @@ export async function ingest(bench: Bench): Promise<WorkloadResult> {
     status: rate >= target ? 'pass' : 'fail',
     headline: `${fmt(rate)} changes/s`,
     target: `≥ ${fmt(target)} changes/s`,
-    reason: `${fmt(stats.changes)} changes in ${stats.batches} batches of ${s.batch} (${s.rounds === 1 ? 'inserts' : `1 insert + ${s.rounds - 1} update rounds`}), ${s.concurrency} in flight; every batch recorded all its upserts`,
+    reason: `${fmt(stats.changes)} changes in ${stats.batches} batches of ${s.batch} (${s.rounds === 1 ? 'inserts' : `1 insert + ${s.rounds - 1} update rounds`}), ${s.concurrency} in flight; every batch recorded all its upserts; CPU µs per change: ${cpuSummary(cpuMicrosPer(cpu, stats.changes))}${eventLoopSummary(cpu)}; with no core idle, this CPU per change would allow ${fmt(cpuBoundRate(cpu, stats.changes))} changes/s`,
     figures: {
       changesPerSecond: round(rate),
       changes: stats.changes,
       batches: stats.batches,
       seconds: round(seconds, 3),
       serviceCpuMsPerChange: round((cpu.serviceSeconds * 1000) / stats.changes, 4),
+      cpuMicrosPerChange: cpuMicrosPer(cpu, stats.changes),
+      cpuBoundChangesPerSecond: cpuBoundRate(cpu, stats.changes),
+      serviceEventLoopBusy: eventLoopBusy(cpu, 1) ?? null,
     },
     cpu,
   };
@@ -751,6 +762,32 @@ function cpuMicrosPer(cpu: CpuShare, units: number) {
   };
 }
 
+/**
+ * The rate the measured CPU per unit would allow if no core stayed idle: units × cores / busy CPU seconds. Below a
+ * target, the target needs less CPU per unit (the service's, the store's or the bench's own), not better use
+ * of the cores.
+ */
+function cpuBoundRate(cpu: CpuShare, units: number): number {
+  const busy = cpu.serviceSeconds + cpu.postgresSeconds + cpu.benchSeconds + cpu.otherSeconds;
+  return busy > 0 ? round((units * cpu.cores) / busy) : 0;
+}
+
+/** The share of the wall time the service's main threads (event loops) were busy, per process. */
+function eventLoopBusy(cpu: CpuShare, processes: number): number | undefined {
+  return cpu.serviceMainThreadSeconds === undefined || cpu.wallSeconds <= 0
+    ? undefined
+    : round(cpu.serviceMainThreadSeconds / processes / cpu.wallSeconds, 3);
+}
+
+/** "; the service's event loop (main thread) was busy 93 % of the time" when it was read (one process). */
+function eventLoopSummary(cpu: CpuShare, processes = 1): string {
+  const busy = eventLoopBusy(cpu, processes);
+  if (busy === undefined) return '';
+  return processes === 1
+    ? `; the service's event loop (main thread) was busy ${fmt(busy * 100)} % of the time`
+    : `; the service's event loops (main threads) were busy ${fmt(busy * 100)} % of the time, on average over its ${processes} processes`;
+}
+
 /** "service 140, PostgreSQL 70, bench 75, other 10, idle 20" (µs). */
 function cpuSummary(micros: ReturnType<typeof cpuMicrosPer>): string {
   return `service ${fmt(micros.service)}, PostgreSQL ${fmt(micros.postgres)}, bench ${fmt(micros.bench)}, other ${fmt(micros.other)}, idle ${fmt(micros.idle)}`;
@@ -776,6 +813,7 @@ function deliveryFigures(run: DeliveryRun) {
     ...(after ? { afterLastWrite: after } : {}),
     serviceCpuMsPerDelivery: round((run.cpu.serviceSeconds * 1000) / Math.max(run.ledger.received, 1), 4),
     cpuMicrosPerDelivery: cpuMicrosPer(run.cpu, run.ledger.received),
+    cpuBoundDeliveriesPerSecond: cpuBoundRate(run.cpu, run.ledger.received),
     ...(run.ledger.duplicates > 0
       ? { pathsWithDuplicates: run.ledger.pathsWithDuplicates, duplicateDiagnosis: run.duplicateDiagnosis }
       : {}),
@@ -880,6 +918,7 @@ export async function throughput(
       ...figures,
       ratioToCeiling: ratio === undefined ? null : round(ratio, 3),
       afterLastWriteRatioToCeiling: afterRatio === undefined ? null : round(afterRatio, 3),
+      serviceEventLoopBusy: eventLoopBusy(run.cpu, 1 + bench.workers.length) ?? null,
     },
     cpu: run.cpu,
   };
@@ -896,7 +935,8 @@ export async function throughput(
       after
         ? `after the last write (no ingest on the cores) ${fmt(after.deliveriesPerSecond)}/s${afterRatio === undefined ? '' : ` (${fmt(afterRatio, 2)} × ceiling)`}`
         : '',
-      `CPU µs per delivery: ${cpuSummary(figures.cpuMicrosPerDelivery)}${ceilingCpu(ceil)}`,
+      `CPU µs per delivery: ${cpuSummary(figures.cpuMicrosPerDelivery)}${ceilingCpu(ceil)}${eventLoopSummary(run.cpu, 1 + bench.workers.length)}`,
+      `with no core idle, this CPU per delivery would allow ${fmt(figures.cpuBoundDeliveriesPerSecond)}/s${ceilingRate ? ` (${fmt(figures.cpuBoundDeliveriesPerSecond / ceilingRate, 2)} × ceiling)` : ''}`,
       ratio === undefined ? 'no ceiling to compare with' : '',
     ]
       .filter(Boolean)
