@@ -9,9 +9,11 @@ const MAX_BATCH = 5_000;
 /**
  * Records wait this long for company before a write. Bookkeeping is off the latency path (an entity's next
  * event is sent as soon as the previous one is acknowledged), so this only trades a few more duplicates after
- * a crash for far fewer statements under load.
+ * a crash for far fewer statements under load. On PostgreSQL 15 here an acknowledgement statement cost about
+ * 0.7 ms of server CPU whether it carried 25 records or 100 (its commit's WAL flush, and its planning when not
+ * prepared), against about 10 µs per record.
  */
-export const GATHER_MS = 10;
+export const GATHER_MS = 20;
 const MAX_BACKOFF_MS = 5_000;
 
 export class Flusher {
