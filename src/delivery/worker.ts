@@ -99,6 +99,38 @@ function metric<T>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }
 
+/** Per registry, the running dispatchers whose events in memory its gauge adds up (tests run several). */
+const inMemory = new WeakMap<Registry, Set<Dispatcher>>();
+
+/**
+ * The dispatchers counted by `registry`'s timehook_delivery_events_in_memory gauge, registered on first use;
+ * a worker adds its dispatcher when it starts and removes it when it stops.
+ */
+function eventsInMemoryGauge(registry: Registry): Set<Dispatcher> {
+  let dispatchers = inMemory.get(registry);
+  if (!dispatchers) {
+    const counted = new Set<Dispatcher>();
+    dispatchers = counted;
+    inMemory.set(registry, counted);
+    metric(
+      registry,
+      'timehook_delivery_events_in_memory',
+      () =>
+        new Gauge({
+          name: 'timehook_delivery_events_in_memory',
+          help: 'Open deliveries the worker holds in memory: its windows and the head events of entities waiting for a retry.',
+          registers: [registry],
+          collect() {
+            let events = 0;
+            for (const d of counted) events += d.eventsInMemory;
+            this.set(events);
+          },
+        }),
+    );
+  }
+  return dispatchers;
+}
+
 /** The delivery metrics of SPEC §5 on `registry`; gauges are read from the store at scrape time. */
 function deliveryMetrics(db: Db, registry: Registry, logger: Logger): DeliveryObserver {
   const attempts = metric(
@@ -246,6 +278,7 @@ export async function startDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Del
       await db.listen(DELIVERIES_CHANNEL, (payload) => dispatcher.onRedeliveryNotification(payload)),
     );
     await dispatcher.start();
+    eventsInMemoryGauge(deps.metrics).add(dispatcher);
   } catch (error) {
     for (const u of unlisten) await u().catch(() => undefined);
     await sender.close();
@@ -263,6 +296,7 @@ export async function startDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Del
       (stopping ??= (async () => {
         for (const u of unlisten) await u().catch(() => undefined);
         await dispatcher.stop();
+        eventsInMemoryGauge(deps.metrics).delete(dispatcher);
         await sender.close();
         logger.info({ workerId: dispatcher.workerId }, 'delivery worker stopped');
       })()),

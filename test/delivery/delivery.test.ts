@@ -665,6 +665,10 @@ describe('metrics', () => {
           text,
           new RegExp(`timehook_webhook_oldest_pending_age_seconds\\{webhook="${hook.id}"\\} \\d`),
         );
+        // Both events are held by the worker: the head waiting for its retry and the one behind it.
+        const held = /^timehook_delivery_events_in_memory (\d+)$/m.exec(text);
+        assert.ok(held, 'timehook_delivery_events_in_memory is reported');
+        assert.ok(Number(held[1]) >= 2, `events in memory: ${held[1]}`);
         // Delete it so its retries stop for the rest of the file.
         await h.request({ method: 'DELETE', path: `/webhooks/${hook.id}`, token });
       },
