@@ -14,6 +14,7 @@ import { claimWebhookLeases, releaseWebhookLeases } from '../src/store/delivery-
 import { migrate } from '../src/store/migrate.ts';
 import { ensureTenant } from '../src/store/tenants.ts';
 import { createWebhook } from '../src/store/webhooks.ts';
+import { delivered } from './helpers/attempts.ts';
 import { newTenant, openTestDb } from './helpers/harness.ts';
 import { waitUntil } from './helpers/receiver.ts';
 
@@ -64,17 +65,7 @@ test('pruning removes old changes and settled deliveries, keeps open ones, one w
   // All but the last five delivered; everything written two days ago.
   await recordAttempts(
     db,
-    ids.slice(0, -5).map((deliveryId) => ({
-      deliveryId,
-      attempt: 1,
-      at: new Date(),
-      durationMs: 1,
-      statusCode: 200,
-      error: null,
-      responseBody: null,
-      result: 'Delivered' as const,
-      nextAttemptAt: null,
-    })),
+    ids.slice(0, -5).map((deliveryId) => delivered(deliveryId)),
   );
   await db.query(`update changes set committed_at = now() - interval '2 days' where tenant_id = $1`, [
     tenant,

@@ -65,7 +65,7 @@
 // plus about a hundred bytes per waiting entity, and a failing or hot entity never keeps the others from being
 // loaded.
 //
-// Bookkeeping. Finished attempts go to a Flusher that writes them in batches every ~10 ms (one statement:
+// Bookkeeping. Finished attempts go to a Flusher that writes them in batches every ~20 ms (one statement:
 // failed attempts appended, delivery states and their latest attempt updated via unnest). A delivery is
 // marked Delivered only after its 2xx; after a crash everything not yet marked is sent again (at least once,
 // SPEC §3.1). The next event of an entity may be sent before the previous one's mark is written: after a

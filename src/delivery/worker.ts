@@ -107,28 +107,26 @@ const inMemory = new WeakMap<Registry, Set<Dispatcher>>();
  * a worker adds its dispatcher when it starts and removes it when it stops.
  */
 function eventsInMemoryGauge(registry: Registry): Set<Dispatcher> {
-  let dispatchers = inMemory.get(registry);
-  if (!dispatchers) {
-    const counted = new Set<Dispatcher>();
-    dispatchers = counted;
-    inMemory.set(registry, counted);
-    metric(
-      registry,
-      'timehook_delivery_events_in_memory',
-      () =>
-        new Gauge({
-          name: 'timehook_delivery_events_in_memory',
-          help: 'Open deliveries the worker holds in memory: its windows and the head events of entities waiting for a retry.',
-          registers: [registry],
-          collect() {
-            let events = 0;
-            for (const d of counted) events += d.eventsInMemory;
-            this.set(events);
-          },
-        }),
-    );
-  }
-  return dispatchers;
+  const known = inMemory.get(registry);
+  if (known) return known;
+  const counted = new Set<Dispatcher>();
+  inMemory.set(registry, counted);
+  metric(
+    registry,
+    'timehook_delivery_events_in_memory',
+    () =>
+      new Gauge({
+        name: 'timehook_delivery_events_in_memory',
+        help: 'Open deliveries the worker holds in memory: its windows and the head events of entities waiting for a retry.',
+        registers: [registry],
+        collect() {
+          let events = 0;
+          for (const d of counted) events += d.eventsInMemory;
+          this.set(events);
+        },
+      }),
+  );
+  return counted;
 }
 
 /** The delivery metrics of SPEC §5 on `registry`; gauges are read from the store at scrape time. */

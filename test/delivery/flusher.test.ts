@@ -6,19 +6,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Flusher, GATHER_MS } from '../../src/delivery/flusher.ts';
 import { createLogger } from '../../src/log.ts';
-import type { AttemptRecord } from '../../src/store/deliveries.ts';
-
-const record = (deliveryId: number): AttemptRecord => ({
-  deliveryId,
-  attempt: 1,
-  at: new Date(),
-  durationMs: 1,
-  statusCode: 200,
-  error: null,
-  responseBody: null,
-  result: 'Delivered',
-  nextAttemptAt: null,
-});
+import { delivered } from '../helpers/attempts.ts';
 
 test('under a steady stream, writes start at least the gathering interval apart and carry every record once', async () => {
   const starts: number[] = [];
@@ -35,7 +23,7 @@ test('under a steady stream, writes start at least the gathering interval apart 
   let next = 1;
   const until = performance.now() + 20 * GATHER_MS;
   while (performance.now() < until) {
-    flusher.add(record(next++));
+    flusher.add(delivered(next++));
     await sleep(1);
   }
   assert.equal(await flusher.drain(5_000), true);
@@ -67,9 +55,9 @@ test('a failed write keeps its records, in order, for the next write', async () 
     createLogger('silent'),
     () => undefined,
   );
-  for (let i = 1; i <= 5; i++) flusher.add(record(i));
+  for (let i = 1; i <= 5; i++) flusher.add(delivered(i));
   assert.equal(await flusher.drain(5_000), true);
-  flusher.add(record(6));
+  flusher.add(delivered(6));
   assert.equal(await flusher.drain(5_000), true);
   assert.deepEqual(written, [1, 2, 3, 4, 5, 6]);
   assert.equal(flusher.backlog, 0);

@@ -17,7 +17,6 @@ import {
   requestRedelivery,
   syncDeliveries,
   syncManyDeliveries,
-  type AttemptRecord,
   type SyncParams,
 } from '../../src/store/deliveries.ts';
 import {
@@ -32,6 +31,7 @@ import { migrate } from '../../src/store/migrate.ts';
 import { ensureTenant } from '../../src/store/tenants.ts';
 import { createWebhook, deleteWebhook } from '../../src/store/webhooks.ts';
 import { deregisterWorker, heartbeatWorker } from '../../src/store/workers.ts';
+import { delivered, failed } from '../helpers/attempts.ts';
 import { newTenant, openTestDb } from '../helpers/harness.ts';
 
 const { db, drop } = await openTestDb();
@@ -82,30 +82,6 @@ async function write(tenant: string, changes: NewChange[]): Promise<number[]> {
 /** A plain sync of one partition: fans out up to 100 changes and loads up to 100 open deliveries. */
 const syncPart = (webhookId: string, part: number, owner: string, low = 0, afterId = 0) =>
   syncDeliveries(db, { webhookId, part, owner, limit: 100, plain: true, afterId, space: 100, low });
-
-const delivered = (deliveryId: number, attempt = 1): AttemptRecord => ({
-  deliveryId,
-  attempt,
-  at: new Date(),
-  durationMs: 3,
-  statusCode: 200,
-  error: null,
-  responseBody: 'ok',
-  result: 'Delivered',
-  nextAttemptAt: null,
-});
-
-const failed = (deliveryId: number, attempt = 1): AttemptRecord => ({
-  deliveryId,
-  attempt,
-  at: new Date(),
-  durationMs: 5,
-  statusCode: 500,
-  error: null,
-  responseBody: 'boom',
-  result: 'Failed',
-  nextAttemptAt: new Date(Date.now() + 60_000),
-});
 
 describe('leases', () => {
   test('two owners never hold the same webhook; an expired lease is claimed by the other', async () => {
