@@ -429,6 +429,31 @@ function latencies(paths: PathReport[], written: Written, basis: 'committedAt' |
   return Float64Array.from(out);
 }
 
+/**
+ * Commit-to-receipt by window of commit time (from the first commit): shows whether a tail is a start-up
+ * transient, a periodic stall or a queue that grows, which the whole run's percentiles cannot tell apart.
+ */
+function latencyWindows(paths: PathReport[], written: Written, windowMs: number) {
+  let first = Infinity;
+  for (const t of written.committedAt.values()) first = Math.min(first, t);
+  const windows: number[][] = [];
+  for (const p of paths) {
+    if (!p.versions || !p.times) continue;
+    for (let i = 0; i < p.versions.length; i++) {
+      const t = written.committedAt.get(p.versions[i]!);
+      if (t === undefined) continue;
+      (windows[Math.floor((t - first) / windowMs)] ??= []).push(p.times[i]! - t);
+    }
+  }
+  return Array.from(windows, (values, i) => {
+    const q = values && percentiles(Float64Array.from(values));
+    return {
+      fromSeconds: (i * windowMs) / 1000,
+      ...(q && { count: q.count, p50: round(q.p50, 1), p99: round(q.p99, 1), max: round(q.max, 1) }),
+    };
+  });
+}
+
 const rounded = (p: ReturnType<typeof percentiles>) =>
   p && {
     count: p.count,
@@ -1052,6 +1077,7 @@ export async function latency(bench: Bench, hang: boolean, moderate = false): Pr
       figures: {
         commitToReceiptMs: fromCommit,
         requestStartToReceiptMs: fromSend,
+        commitToReceiptByWindow: latencyWindows(paths, written, 3000),
         serviceCommitToAckHistogram: serviceSide,
         writtenChanges: writes.changes,
         achievedChangesPerSecond: round(writes.changes / writeSeconds),

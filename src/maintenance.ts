@@ -75,9 +75,12 @@ export function startMaintenance(
   const prune = async (session: Queryable) => {
     const cutoff = new Date(Date.now() - config.changeRetentionMs);
     let changes = 0;
-    for (let n = PRUNE_BATCH; n === PRUNE_BATCH && !stopping; changes += n) {
-      n = await pruneChanges(session, cutoff, PRUNE_BATCH);
-      if (n === PRUNE_BATCH) await pause();
+    for (let after: string | undefined = ''; after !== undefined && !stopping;) {
+      const step = await pruneChanges(session, cutoff, PRUNE_BATCH, after);
+      changes += step.deleted;
+      // A full batch: the same tenant may have more.
+      if (step.deleted < PRUNE_BATCH) after = step.tenant;
+      if (after !== undefined) await pause();
     }
     if (changes > 0) logger.info({ pruned: changes }, 'change log pruned');
     let deliveries = 0;

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { formatChangeVersion, parseChangeVersion } from '../src/domain/change-version.ts';
-import { appendChanges, pruneChanges } from '../src/store/changes.ts';
+import { appendChanges } from '../src/store/changes.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { currentVersion, ensureTenant, prunedThroughVersion } from '../src/store/tenants.ts';
 import { newTenant, openTestDb } from './helpers/harness.ts';
+import { pruneAllChanges } from './helpers/prune.ts';
 
 const { db, drop } = await openTestDb();
 await migrate(db);
@@ -159,11 +160,7 @@ describe('the change log', () => {
       [tenant],
     );
     const future = new Date(Date.now() - 30 * 86_400_000);
-    let pruned = 0;
-    for (let n = -1; n !== 0;) {
-      n = await pruneChanges(db, future, 2);
-      pruned += n;
-    }
+    const pruned = await pruneAllChanges(db, future, 2);
     assert.ok(pruned >= 3);
     const left = await db.query<{ version: number }>(
       'select version from changes where tenant_id = $1 order by version',
@@ -174,5 +171,63 @@ describe('the change log', () => {
       [4, 5],
     );
     assert.equal(await prunedThroughVersion(db, tenant), 3);
+  });
+  const peopleChanges = (tenant: string, count: number) =>
+    db.transaction((tx) =>
+      appendChanges(
+        tx,
+        tenant,
+        Array.from({ length: count }, (_, i) => ({
+          collection: 'people',
+          entityId: i + 1,
+          changeType: 'InsertOrUpdate' as const,
+          data: { id: i + 1 },
+        })),
+      ),
+    );
+  const versionsLeft = async (tenant: string) =>
+    (
+      await db.query<{ version: number }>(
+        'select version from changes where tenant_id = $1 order by version',
+        [tenant],
+      )
+    ).map((r) => r.version);
+
+  test('pruning deletes only the front of a log: a younger change stops it, and what follows waits', async () => {
+    const tenant = newTenant();
+    await ensureTenant(db, tenant);
+    await peopleChanges(tenant, 5);
+    await db.query(
+      `update changes set committed_at = now() - interval '40 days' where tenant_id = $1 and version <> 3`,
+      [tenant],
+    );
+    await pruneAllChanges(db, new Date(Date.now() - 30 * 86_400_000), 10);
+    assert.deepEqual(await versionsLeft(tenant), [3, 4, 5]);
+    assert.equal(await prunedThroughVersion(db, tenant), 2);
+    // Once 3 is old too, the rest goes.
+    await db.query(`update changes set committed_at = now() - interval '40 days' where tenant_id = $1`, [
+      tenant,
+    ]);
+    await pruneAllChanges(db, new Date(Date.now() - 30 * 86_400_000), 10);
+    assert.deepEqual(await versionsLeft(tenant), []);
+    assert.equal(await prunedThroughVersion(db, tenant), 5);
+  });
+
+  test('pruning goes through every tenant in batches of at most its limit', async () => {
+    const tenants = [newTenant(), newTenant(), newTenant()];
+    for (const tenant of tenants) {
+      await ensureTenant(db, tenant);
+      await peopleChanges(tenant, 5);
+    }
+    await db.query(`update changes set committed_at = now() - interval '40 days' where tenant_id = any($1)`, [
+      tenants.slice(0, 2),
+    ]);
+    await pruneAllChanges(db, new Date(Date.now() - 30 * 86_400_000), 2);
+    for (const tenant of tenants.slice(0, 2)) {
+      assert.deepEqual(await versionsLeft(tenant), []);
+      assert.equal(await prunedThroughVersion(db, tenant), 5);
+    }
+    assert.deepEqual(await versionsLeft(tenants[2]!), [1, 2, 3, 4, 5], 'young: kept');
+    assert.equal(await prunedThroughVersion(db, tenants[2]!), 0);
   });
 });

@@ -76,36 +76,64 @@ export async function appendChanges(
 }
 
 /**
- * Deletes up to `limit` changes committed before `olderThan`, oldest first, and raises each tenant's
- * pruned_through_version, so delta tokens from before the pruned range answer 410. Returns the count.
+ * One step of pruning the change log: deletes up to `limit` changes committed before `olderThan` from the
+ * front of one tenant's log (the first tenant after `afterTenant`, by id, that has such a change at its
+ * front), in version order, and raises its pruned_through_version to the last one deleted, so delta tokens
+ * from before it answer 410. Returns the tenant (undefined: no tenant after afterTenant has anything to
+ * prune) and the count; a count below `limit` means that tenant is done for now, so the next step starts
+ * after it.
  *
- * A change an Enabled webhook has not yet moved into its deliveries (its cursor is below it) is kept, so
- * pruning never loses an event of a webhook whose workers fell behind or were away.
+ * Only a prefix of a tenant's log is deleted: the walk stops at the first change that is younger than
+ * olderThan or that an Enabled webhook has not yet moved into its deliveries (its cursor is below it), so
+ * pruning never loses an event of a webhook whose workers fell behind or were away, and every version at
+ * or below pruned_through_version is gone. The walk uses the primary key (tenant_id, version) from
+ * pruned_through_version, so it reads only rows it deletes plus the one it stops at.
  */
-export async function pruneChanges(db: Queryable, olderThan: Date, limit: number): Promise<number> {
-  const rows = await db.query<{ n: number }>(
-    `with kept_above as (
-       -- Per tenant and collection, the lowest cursor of its enabled webhooks: changes above it wait.
-       select tenant_id, collection,
-              min(greatest(coalesce(delivery_cursor, created_version), created_version)) as version
-         from webhooks where status = 'Enabled' and deleted_at is null
-        group by tenant_id, collection
-     ), doomed as (
-       select c.tenant_id, c.version from changes c
-         left join kept_above k on k.tenant_id = c.tenant_id and k.collection = c.collection
-        where c.committed_at < $1 and (k.version is null or c.version <= k.version)
-        order by c.committed_at limit $2
+export async function pruneChanges(
+  db: Queryable,
+  olderThan: Date,
+  limit: number,
+  afterTenant = '',
+): Promise<{ tenant: string | undefined; deleted: number }> {
+  const rows = await db.query<{ tenant: string | null; deleted: number }>(
+    `with tenant as (
+       select t.id, t.pruned_through_version as pruned, k.kept
+         from tenants t
+         -- The lowest cursor of the tenant's enabled webhooks: changes above it wait.
+         cross join lateral (
+           select min(greatest(coalesce(w.delivery_cursor, w.created_version), w.created_version)) as kept
+             from webhooks w
+            where w.tenant_id = t.id and w.status = 'Enabled' and w.deleted_at is null) k
+         cross join lateral (
+           select c.version, c.committed_at from changes c
+            where c.tenant_id = t.id and c.version > t.pruned_through_version
+            order by c.version limit 1) front
+        where t.id > $3 and front.committed_at < $1 and (k.kept is null or front.version <= k.kept)
+        order by t.id limit 1
+     ), win as (
+       select c.version, c.committed_at < $1 and (t.kept is null or c.version <= t.kept) as old
+         from tenant t
+         cross join lateral (
+           select c.version, c.committed_at from changes c
+            where c.tenant_id = t.id and c.version > t.pruned
+            order by c.version limit $2) c
+     ), through as (
+       select t.id, t.pruned,
+              coalesce((select min(version) - 1 from win where not old), (select max(version) from win)) as v
+         from tenant t
      ), deleted as (
-       delete from changes c using doomed d where c.tenant_id = d.tenant_id and c.version = d.version
-       returning c.tenant_id, c.version
+       delete from changes c using through p
+        where c.tenant_id = p.id and c.version > p.pruned and c.version <= p.v
+       returning 1
      ), raised as (
-       update tenants t set pruned_through_version = greatest(t.pruned_through_version, m.v)
-         from (select tenant_id, max(version) as v from deleted group by tenant_id) m
-        where t.id = m.tenant_id
+       update tenants t set pruned_through_version = p.v
+         from through p
+        where t.id = p.id and p.v > t.pruned_through_version
        returning 1
      )
-     select count(*)::int as n from deleted`,
-    [olderThan, limit],
+     select (select id from tenant) as tenant, (select count(*) from deleted)::int as deleted`,
+    [olderThan, limit, afterTenant],
   );
-  return rows[0]?.n ?? 0;
+  const row = rows[0]!;
+  return { tenant: row.tenant ?? undefined, deleted: row.deleted };
 }
