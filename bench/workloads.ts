@@ -430,7 +430,7 @@ function latencies(paths: PathReport[], written: Written, basis: 'committedAt' |
 }
 
 /**
- * Commit-to-receipt by window of commit time (from the first commit): shows whether a tail is a start-up
+ * Commit-to-receipt by second of commit time (from the first commit): shows whether a tail is a start-up
  * transient, a periodic stall or a queue that grows, which the whole run's percentiles cannot tell apart.
  */
 function latencyWindows(paths: PathReport[], written: Written, windowMs: number) {
@@ -1077,7 +1077,7 @@ export async function latency(bench: Bench, hang: boolean, moderate = false): Pr
       figures: {
         commitToReceiptMs: fromCommit,
         requestStartToReceiptMs: fromSend,
-        commitToReceiptByWindow: latencyWindows(paths, written, 3000),
+        commitToReceiptByWindow: latencyWindows(paths, written, 1000),
         serviceCommitToAckHistogram: serviceSide,
         writtenChanges: writes.changes,
         achievedChangesPerSecond: round(writes.changes / writeSeconds),
