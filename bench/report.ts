@@ -135,7 +135,7 @@ export interface RunSummary {
   date: string;
   mode: 'quick' | 'full';
   machine: ReturnType<typeof machineInfo>;
-  versions: ReturnType<typeof versionInfo> & { postgres?: string };
+  versions: ReturnType<typeof versionInfo> & { postgres?: string; postgresSettings?: Record<string, string> };
   results: WorkloadResult[];
   /** The Node.js flags the service ran with (npm start's unless experimentNodeFlags). */
   serviceNodeFlags: string[];
@@ -153,7 +153,12 @@ export function markdown(run: RunSummary): string {
       `${fmt(m.memoryBytes / 2 ** 30, 1)} GiB; Node ${v.node}` +
       `${run.serviceNodeFlags.length > 0 ? ` (service flags ${run.serviceNodeFlags.join(' ')})` : ''}, PGlite ${v.pglite ?? '?'}` +
       `${v.postgres ? `, ${v.postgres.split(' on ')[0]}` : ''}; commit ${v.commit ?? '?'}. ` +
-      `Load average at start ${m.loadAverage.map((l) => l.toFixed(2)).join(' / ')}.`,
+      `Load average at start ${m.loadAverage.map((l) => l.toFixed(2)).join(' / ')}.` +
+      (v.postgresSettings
+        ? ` PostgreSQL settings: ${Object.entries(v.postgresSettings)
+            .map(([name, value]) => `${name}=${value}`)
+            .join(', ')}.`
+        : ''),
     ...(run.experimentNodeFlags
       ? [
           '',

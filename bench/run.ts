@@ -58,6 +58,18 @@ const TARGETS: Record<number, (store: StoreKind) => string> = {
   7: () => 'two workers ≥ one, nothing lost or reordered',
 };
 
+/** PostgreSQL settings recorded with every run on PostgreSQL (they bear on its figures). */
+const POSTGRES_SETTINGS = [
+  'autovacuum',
+  'fsync',
+  'synchronous_commit',
+  'shared_buffers',
+  'wal_level',
+  'max_wal_size',
+  'checkpoint_timeout',
+  'work_mem',
+];
+
 const USAGE = `Usage: npm run bench -- [--quick] [--store embedded|postgres|both] [--only 1,2,…] [--cpu-prof] [--env K=V] [--node-flags "…"] [--pg-url <url>]
   --quick      small sizes, the whole run in under two minutes
   --store      which store(s) to run on (default both)
@@ -338,10 +350,21 @@ async function main(): Promise<number> {
     .replace(/:/g, '')
     .replace(/\.\d+Z$/, 'Z');
   const machine = machineInfo();
-  const versions: ReturnType<typeof versionInfo> & { postgres?: string } = versionInfo();
+  const versions: ReturnType<typeof versionInfo> & {
+    postgres?: string;
+    postgresSettings?: Record<string, string>;
+  } = versionInfo();
   if (options.stores.includes('postgres')) {
     versions.postgres = (await adminQuery<{ version: string }>(options.pgUrl, 'select version()'))[0]
       ?.version;
+    // The server is the machine's, with the machine's configuration: record what bears on the figures.
+    const settingRows = await adminQuery<{ name: string; value: string }>(
+      options.pgUrl,
+      `select name, current_setting(name) as value from pg_settings
+        where name = any($1::text[]) order by name`,
+      [POSTGRES_SETTINGS],
+    );
+    versions.postgresSettings = Object.fromEntries(settingRows.map((r) => [r.name, r.value]));
   }
   mkdirSync(RESULTS_DIR, { recursive: true });
   log('bench: building the service (npm run build)…');
@@ -395,7 +418,10 @@ async function main(): Promise<number> {
             mode: options.quick ? 'quick' : 'full',
             store: kind,
             machine,
-            versions: kind === 'postgres' ? versions : { ...versions, postgres: undefined },
+            versions:
+              kind === 'postgres'
+                ? versions
+                : { ...versions, postgres: undefined, postgresSettings: undefined },
             settings: {
               ...settings,
               service: { ...serviceEnv(settings), ...options.env },
