@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { Api } from './api.ts';
 import { Receiver, runCleanups } from './children.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
-import { fmt, machineInfo, markdown, versionInfo, type WorkloadResult } from './report.ts';
+import { fmt, machineInfo, markdown, versionInfo, type RunSummary, type WorkloadResult } from './report.ts';
 import {
   adminQuery,
   buildService,
@@ -350,10 +350,7 @@ async function main(): Promise<number> {
     .replace(/:/g, '')
     .replace(/\.\d+Z$/, 'Z');
   const machine = machineInfo();
-  const versions: ReturnType<typeof versionInfo> & {
-    postgres?: string;
-    postgresSettings?: Record<string, string>;
-  } = versionInfo();
+  const versions: RunSummary['versions'] = versionInfo();
   if (options.stores.includes('postgres')) {
     versions.postgres = (await adminQuery<{ version: string }>(options.pgUrl, 'select version()'))[0]
       ?.version;

@@ -5,7 +5,7 @@
 
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
-import { pruneChanges } from './store/changes.ts';
+import { pruneChangeLog } from './store/changes.ts';
 import { pruneDeliveries } from './store/deliveries.ts';
 import type { Db, Queryable } from './store/db.ts';
 import { expireWebhooks } from './store/webhooks.ts';
@@ -74,14 +74,12 @@ export function startMaintenance(
 
   const prune = async (session: Queryable) => {
     const cutoff = new Date(Date.now() - config.changeRetentionMs);
-    let changes = 0;
-    for (let after: string | undefined = ''; after !== undefined && !stopping;) {
-      const step = await pruneChanges(session, cutoff, PRUNE_BATCH, after);
-      changes += step.deleted;
-      // A full batch: the same tenant may have more.
-      if (step.deleted < PRUNE_BATCH) after = step.tenant;
-      if (after !== undefined) await pause();
-    }
+    const changes = stopping
+      ? 0
+      : await pruneChangeLog(session, cutoff, PRUNE_BATCH, async () => {
+          await pause();
+          return !stopping;
+        });
     if (changes > 0) logger.info({ pruned: changes }, 'change log pruned');
     let deliveries = 0;
     for (let next: number | undefined = 0; next !== undefined && !stopping;) {

@@ -137,3 +137,26 @@ export async function pruneChanges(
   const row = rows[0]!;
   return { tenant: row.tenant ?? undefined, deleted: row.deleted };
 }
+
+/**
+ * Prunes the change log through every tenant, one pruneChanges step of at most `batch` changes at a time.
+ * `afterStep` runs after each step that leaves work to do (the maintenance loop pauses there) and ends the
+ * walk by returning false. Returns how many changes were deleted.
+ */
+export async function pruneChangeLog(
+  db: Queryable,
+  olderThan: Date,
+  batch: number,
+  afterStep: (step: { tenant: string | undefined; deleted: number }) => boolean | Promise<boolean> = () =>
+    true,
+): Promise<number> {
+  let deleted = 0;
+  for (let after: string | undefined = ''; after !== undefined;) {
+    const step = await pruneChanges(db, olderThan, batch, after);
+    deleted += step.deleted;
+    // A full batch: the same tenant may have more.
+    if (step.deleted < batch) after = step.tenant;
+    if (after !== undefined && !(await afterStep(step))) break;
+  }
+  return deleted;
+}
