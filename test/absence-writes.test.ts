@@ -1,5 +1,5 @@
-// The absence write path of the store (store/ingest.ts → timehook_write_absences): the change log it leaves,
-// byte for byte — the function builds the change data from the columns, and it must read exactly as the
+// The absence write path of the store (store/ingest.ts → timehook_write_absence_batches): the change log it
+// leaves, byte for byte — the function builds the change data from the columns, and it must read exactly as the
 // domain's canonical absence with its changeVersion first — the versions, previous values and deletes, links
 // checked in the same statement, and the table's checks that make the plain quoting there safe.
 
@@ -19,10 +19,17 @@ import {
 } from '../src/domain/collections.ts';
 import { parseChangeVersion } from '../src/domain/change-version.ts';
 import type { AppError } from '../src/errors.ts';
-import { encodeAbsenceWrites, writeAbsences } from '../src/store/absences.ts';
+import { queueAbsenceWrite } from '../src/store/absence-write-queue.ts';
+import {
+  encodeAbsenceWrites,
+  writeAbsenceBatches,
+  writeAbsences,
+  type AbsenceWriteBatch,
+  type AbsenceWriteResult,
+} from '../src/store/absences.ts';
 import { applyAbsenceBatch, putResource } from '../src/store/ingest.ts';
 import { migrate } from '../src/store/migrate.ts';
-import { currentVersion, ensureTenant } from '../src/store/tenants.ts';
+import { currentVersion, ensureTenant, lockTenant } from '../src/store/tenants.ts';
 import { newTenant, openTestDb } from './helpers/harness.ts';
 
 const { db, drop } = await openTestDb();
@@ -264,5 +271,246 @@ describe('the absence write path', () => {
     await assert.rejects(writeAbsences(db, tenant, encodeAbsenceWrites([body], [])), /absences_status/);
     assert.equal(await currentVersion(db, tenant), before);
     assert.deepEqual(await changesAfter(tenant, before), []);
+  });
+});
+
+describe('several batches of a tenant in one statement', () => {
+  /** Absences 1-5 as every tenant of these tests starts with. */
+  const STORED = [1, 2, 3, 4, 5].map((id) => canonicalAbsence(draft({ id })));
+
+  async function tenantWithAbsences(): Promise<string> {
+    const tenant = await tenantWithLinks();
+    await writeAbsences(db, tenant, encodeAbsenceWrites(STORED, []));
+    return tenant;
+  }
+
+  /** Applies `batches` to two like tenants, one call per batch and all in one; returns both outcomes. */
+  async function bothWays(batches: () => AbsenceWriteBatch[]) {
+    const alone = await tenantWithAbsences();
+    const together = await tenantWithAbsences();
+    const before = await currentVersion(db, together);
+    assert.equal(await currentVersion(db, alone), before);
+    const one: AbsenceWriteResult[] = [];
+    for (const batch of batches()) one.push(await writeAbsences(db, alone, batch));
+    const all = await writeAbsenceBatches(db, together, batches());
+    return {
+      before,
+      one,
+      all,
+      aloneLog: await changesAfter(alone, before),
+      log: await changesAfter(together, before),
+      aloneVersion: await currentVersion(db, alone),
+      version: await currentVersion(db, together),
+    };
+  }
+
+  test('writes each batch as a call of its own would, in the order given, with consecutive versions each', async () => {
+    const { before, one, all, aloneLog, log, aloneVersion, version } = await bothWays(() => [
+      encodeAbsenceWrites([canonicalAbsence(draft({ id: 10 })), canonicalAbsence(draft({ id: 11 }))], []),
+      encodeAbsenceWrites(
+        [canonicalAbsence(draft({ id: 1, durationInMinutes: 30, person: { id: 42 } }))],
+        [2],
+      ),
+      encodeAbsenceWrites([canonicalAbsence(draft({ id: 12, person: { id: 999 } }))], [3]),
+      encodeAbsenceWrites([STORED[3]!], []),
+      encodeAbsenceWrites([], [5, 404]),
+    ]);
+
+    assert.deepEqual(all, one);
+    // The third batch links to nothing: it reports the link and records nothing (its counts are not read).
+    assert.deepEqual(
+      all.map((r, i) => [
+        i === 2 ? '-' : r.upserted,
+        i === 2 ? '-' : r.deleted,
+        r.lastVersion,
+        r.unknownLinks,
+      ]),
+      [
+        [2, 0, before + 2, []],
+        [1, 1, before + 4, []],
+        ['-', '-', null, ['people:999']],
+        [0, 0, null, []],
+        [0, 1, before + 5, []],
+      ],
+    );
+    // Absence 4 keeps the version it was stored with, the last but one before the group.
+    assert.equal(all[3]!.unchangedVersion, before - 1);
+    assert.deepEqual(log, aloneLog);
+    assert.deepEqual(
+      log.map((c) => [c.version, c.entity_id, c.change_type, c.previous_person_id]),
+      [
+        [before + 1, 10, 'InsertOrUpdate', null],
+        [before + 2, 11, 'InsertOrUpdate', null],
+        [before + 3, 1, 'InsertOrUpdate', 1],
+        [before + 4, 2, 'Delete', null],
+        [before + 5, 5, 'Delete', null],
+      ],
+    );
+    assert.equal(version, before + 5);
+    assert.equal(aloneVersion, version);
+  });
+
+  test('any group of batches without a shared absence: the same answers and the same log as one call each', async () => {
+    // Ids 1-5 are stored, 6-9 are not; each id goes to at most one batch, as an upsert (the stored absence, a
+    // new variant of it, or one linking to nothing) or a delete.
+    const item = fc.record({
+      id: fc.integer({ min: 1, max: 9 }),
+      what: fc.constantFrom('same', 'changed', 'moved', 'unknown-link', 'delete'),
+      batch: fc.integer({ min: 0, max: 3 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(item, { selector: (i) => i.id, minLength: 1, maxLength: 9 }),
+        async (items) => {
+          const batches = () =>
+            [0, 1, 2, 3]
+              .map((b) => items.filter((i) => i.batch === b))
+              .filter((inBatch) => inBatch.length > 0)
+              .map((inBatch) =>
+                encodeAbsenceWrites(
+                  inBatch
+                    .filter((i) => i.what !== 'delete')
+                    .map((i) =>
+                      canonicalAbsence(
+                        i.what === 'same'
+                          ? draft({ id: i.id })
+                          : i.what === 'changed'
+                            ? draft({ id: i.id, durationInMinutes: 15 })
+                            : i.what === 'moved'
+                              ? draft({ id: i.id, date: '2026-04-01', person: { id: 42 } })
+                              : draft({ id: i.id, shiftDefinition: { id: 77 } }),
+                      ),
+                    ),
+                  inBatch.filter((i) => i.what === 'delete').map((i) => i.id),
+                ),
+              );
+          const { one, all, aloneLog, log, aloneVersion, version } = await bothWays(batches);
+          assert.deepEqual(all, one);
+          assert.deepEqual(log, aloneLog);
+          assert.equal(version, aloneVersion);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  /**
+   * Holds the tenant lock in a transaction of its own until the returned release is called: writes queued
+   * meanwhile wait, the first two in the database and the rest in the process.
+   */
+  async function holdTenantLock(tenant: string): Promise<() => Promise<void>> {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let held!: () => void;
+    const locked = new Promise<void>((resolve) => (held = resolve));
+    const holder = db.transaction(async (tx) => {
+      assert.ok(await lockTenant(tx, tenant));
+      held();
+      await gate;
+    });
+    await locked;
+    return async () => {
+      open();
+      await holder;
+    };
+  }
+
+  /** How many transactions wrote the tenant's changes after `version`. */
+  const transactionsAfter = async (tenant: string, version: number): Promise<number> =>
+    (
+      await db.query<{ n: number }>(
+        'select count(distinct xmin::text)::int as n from changes where tenant_id = $1 and version > $2',
+        [tenant, version],
+      )
+    )[0]!.n;
+
+  test('writes queued while two wait for the tenant lock go as one statement, in arrival order', async () => {
+    const tenant = await tenantWithLinks();
+    const before = await currentVersion(db, tenant);
+    const release = await holdTenantLock(tenant);
+    const writes = Array.from({ length: 10 }, (_, i) =>
+      queueAbsenceWrite(db, tenant, encodeAbsenceWrites([canonicalAbsence(draft({ id: 300 + i }))], [])),
+    );
+    await release();
+    const results = await Promise.all(writes);
+
+    assert.deepEqual(
+      results.map((r) => [r.upserted, r.created]),
+      results.map(() => [1, 1]),
+    );
+    const log = await changesAfter(tenant, before);
+    // Each write's version is the one its absence was recorded with.
+    for (const [i, r] of results.entries()) {
+      assert.equal(log.find((c) => c.version === r.lastVersion)?.entity_id, 300 + i);
+    }
+    // The two that waited in the database went alone; the eight behind them together, in the order queued.
+    assert.equal(await transactionsAfter(tenant, before), 3);
+    assert.deepEqual(
+      log.slice(2).map((c) => c.entity_id),
+      [302, 303, 304, 305, 306, 307, 308, 309],
+    );
+  });
+
+  test('a queued write of an absence already in the group starts the next group', async () => {
+    const tenant = await tenantWithLinks();
+    const before = await currentVersion(db, tenant);
+    const release = await holdTenantLock(tenant);
+    const ids = [500, 501, 502, 503, 504, 503, 505];
+    const writes = ids.map((id, i) =>
+      queueAbsenceWrite(
+        db,
+        tenant,
+        encodeAbsenceWrites([canonicalAbsence(draft({ id, startTimeInMinutes: i }))], []),
+      ),
+    );
+    await release();
+    const results = await Promise.all(writes);
+
+    assert.deepEqual(
+      results.map((r) => [r.upserted, r.created]),
+      [
+        [1, 1],
+        [1, 1],
+        [1, 1],
+        [1, 1],
+        [1, 1],
+        [1, 0],
+        [1, 1],
+      ],
+    );
+    // Two alone, then 502-504, then the second write of 503 with 505.
+    assert.equal(await transactionsAfter(tenant, before), 4);
+    const log = await changesAfter(tenant, before);
+    assert.deepEqual(
+      log.slice(2).map((c) => c.entity_id),
+      [502, 503, 504, 503, 505],
+    );
+    assert.equal(JSON.parse(log.at(-2)!.data).startTimeInMinutes, 5);
+  });
+
+  test('a batch that fails in a group fails alone, and the others are written', async () => {
+    const tenant = await tenantWithLinks();
+    const before = await currentVersion(db, tenant);
+    const release = await holdTenantLock(tenant);
+    const write = (body: AbsenceBody) => queueAbsenceWrite(db, tenant, encodeAbsenceWrites([body], []));
+    const waiting = [
+      write(canonicalAbsence(draft({ id: 400 }))),
+      write(canonicalAbsence(draft({ id: 401 }))),
+    ];
+    const good = write(canonicalAbsence(draft({ id: 402 })));
+    const bad = write(canonicalAbsence(draft({ id: 403, status: 'Manual","x":"' as AbsenceBody['status'] })));
+    const unknown = write(canonicalAbsence(draft({ id: 404, person: { id: 999 } })));
+    const alsoGood = write(canonicalAbsence(draft({ id: 405 })));
+    await release();
+
+    await Promise.all(waiting);
+    assert.equal((await good).upserted, 1);
+    await assert.rejects(bad, /absences_status/);
+    assert.deepEqual((await unknown).unknownLinks, ['people:999']);
+    assert.equal((await alsoGood).upserted, 1);
+    assert.deepEqual(
+      (await changesAfter(tenant, before)).map((c) => c.entity_id).sort((a, b) => a - b),
+      [400, 401, 402, 405],
+    );
   });
 });

@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { lockTenant } from '../src/store/tenants.ts';
 import { newTenant, PREFIX, useHarness } from './helpers/harness.ts';
 import {
   absence,
@@ -11,6 +12,7 @@ import {
   followDelta,
   put,
   putOk,
+  seed,
   seededToken,
 } from './helpers/collections.ts';
 
@@ -407,6 +409,73 @@ describe('POST /absences/batch', () => {
     assert.equal(result.lastChangeVersion, delta.value.at(-1)!.data.changeVersion);
     assert.equal((await h.request({ method: 'GET', path: '/absences/2', token })).statusCode, 404);
     assert.equal((await h.request({ method: 'GET', path: '/absences/4', token })).json().person.id, 2);
+  });
+
+  test('concurrent batches of a tenant, written together after waiting for its lock, each get their own answer', async () => {
+    const tenant = newTenant();
+    const token = await h.token(tenant);
+    await seed(h, token);
+    const link = await startDelta(token);
+    // The tenant lock held by another transaction: the batches queue behind it (two in the store, the rest in
+    // the process) and are written, the queued ones in one statement, once it is released.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let held!: () => void;
+    const locked = new Promise<void>((resolve) => (held = resolve));
+    const holder = h.db.transaction(async (tx) => {
+      assert.ok(await lockTenant(tx, tenant));
+      held();
+      await gate;
+    });
+    await locked;
+    const ids = [[1, 2, 3], [4], [5, 6], [7, 8], [9], [10, 11, 12]];
+    const unknownAt = 3;
+    const answers = ids.map((batchIds, b) =>
+      batch(token, {
+        upsert: batchIds.map((id, i) => ({
+          ...absence(b === unknownAt && i === 1 ? { shiftDefinition: { id: 999 } } : {}),
+          id,
+        })),
+        delete: [],
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    open();
+    await holder;
+    const results = await Promise.all(answers);
+
+    const delta: Awaited<ReturnType<typeof followDelta>>['value'] = [];
+    let page = await followDelta(h, token, link);
+    while (page.value.length > 0) {
+      delta.push(...page.value);
+      page = await followDelta(h, token, page.deltaLink);
+    }
+    const versionOf = new Map(delta.map((c) => [c.data.id as number, c.data.changeVersion as string]));
+    for (const [b, res] of results.entries()) {
+      if (b === unknownAt) {
+        assert.equal(res.statusCode, 400, res.body);
+        assert.equal(res.json().error.code, 'UnknownLink');
+        assert.deepEqual(res.json().error.reasons, [
+          'upsert.1.shiftDefinition: no shift definition has id 999 in this tenant.',
+        ]);
+        for (const id of ids[b]!) assert.equal(versionOf.has(id), false, `absence ${id} was written`);
+        continue;
+      }
+      assert.equal(res.statusCode, 200, res.body);
+      const versions = ids[b]!.map((id) => parseInt(versionOf.get(id)!, 16));
+      assert.deepEqual(res.json(), {
+        upserted: ids[b]!.length,
+        unchanged: 0,
+        deleted: 0,
+        lastChangeVersion: versionOf.get(ids[b]!.at(-1)!),
+      });
+      // A batch's changes are consecutive, in its order.
+      assert.deepEqual(
+        versions,
+        versions.map((_, i) => versions[0]! + i),
+      );
+    }
+    assert.equal(delta.length, ids.flat().length - ids[unknownAt]!.length);
   });
 
   test('a batch that changes nothing reports lastChangeVersion null', async () => {

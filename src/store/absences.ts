@@ -1,7 +1,7 @@
 // Rows of absences: one column per field, read back into the canonical object. The date/person filter,
 // (date, id) paging and the "still in use" checks query the columns; writes are one call of
-// timehook_write_absences with scalar arrays (SPEC §1.4 batch ingest; a JSON body column costs several times
-// more), which also appends the changes.
+// timehook_write_absence_batches with scalar arrays (SPEC §1.4 batch ingest; a JSON body column costs several
+// times more), which also appends the changes.
 
 import type { AbsenceFilter } from '../domain/absence-filter.ts';
 import type { AbsenceBody } from '../domain/collections.ts';
@@ -94,13 +94,20 @@ export async function listAbsences(
 }
 
 /**
- * A batch of absence writes, encoded outside the tenant lock: one PostgreSQL array literal per column, and
- * the distinct ids the upserts link to. Literals are built here because the drivers' generic array encoding
- * costs more than the write itself; they are parsed when the call is bound, before the function takes the
- * lock. The change data is built by the function from the same columns.
+ * A batch of absence writes, encoded outside the tenant lock: one PostgreSQL array literal's elements per
+ * column, and the distinct ids the upserts link to. Literals are built here because the drivers' generic array
+ * encoding costs more than the write itself; they are parsed when the call is bound, before the function
+ * takes the lock. The change data is built by the function from the same columns. Several batches of one
+ * tenant travel as one call by concatenating their elements (writeAbsenceBatches).
  */
 export interface AbsenceWriteBatch {
-  readonly params: readonly string[];
+  /** The fifteen upsert columns of timehook_write_absence_batches, each its elements joined by commas. */
+  readonly columns: readonly string[];
+  /** The ids of the upserts, in order. */
+  readonly upsertIds: readonly number[];
+  /** The distinct ids the upserts link to: people, absence definitions, shift definitions. */
+  readonly linked: readonly [readonly number[], readonly number[], readonly number[]];
+  readonly deletes: readonly number[];
 }
 
 export interface AbsenceWriteResult {
@@ -122,7 +129,7 @@ export interface AbsenceWriteResult {
 // value reads as NULL or splits; validated values hold no quote or backslash, but any value may.
 const NEEDS_ESCAPE = /["\\]/;
 const quoted = (v: string): string => `"${NEEDS_ESCAPE.test(v) ? v.replace(/["\\]/g, '\\$&') : v}"`;
-const literal = (values: Iterable<number>): string => `{${[...values].join(',')}}`;
+const literal = (values: readonly number[]): string => `{${values.join(',')}}`;
 
 /** Encodes upserts (canonical, links resolved, no id twice) and deletes (ids not among the upserts). */
 export function encodeAbsenceWrites(
@@ -171,62 +178,106 @@ export function encodeAbsenceWrites(
     if (b.shiftDefinition) linkedShiftDefinitions.add(b.shiftDefinition.id);
   }
   return {
-    params: [
-      `{${ids}}`,
-      `{${dates}}`,
-      `{${people}}`,
-      `{${resulting}}`,
-      `{${requested}}`,
-      `{${shifts}}`,
-      `{${starts}}`,
-      `{${durations}}`,
-      `{${calculated}}`,
-      `{${dayParts}}`,
-      `{${requests}}`,
-      `{${statuses}}`,
-      `{${approvals}}`,
-      `{${locked}}`,
-      `{${periods}}`,
-      literal(linkedPeople),
-      literal(linkedAbsenceDefinitions),
-      literal(linkedShiftDefinitions),
-      literal(deletes),
+    columns: [
+      ids,
+      dates,
+      people,
+      resulting,
+      requested,
+      shifts,
+      starts,
+      durations,
+      calculated,
+      dayParts,
+      requests,
+      statuses,
+      approvals,
+      locked,
+      periods,
     ],
+    upsertIds: bodies.map((b) => b.id),
+    linked: [[...linkedPeople], [...linkedAbsenceDefinitions], [...linkedShiftDefinitions]],
+    deletes,
   };
 }
 
+interface ResultRow {
+  batch: number;
+  upserted: number;
+  created: number;
+  unchanged_version: number | null;
+  deleted: number;
+  last_version: number | null;
+  missing: string[] | null;
+}
+
+const fromResultRow = (r: ResultRow): AbsenceWriteResult => ({
+  upserted: r.upserted,
+  created: r.created,
+  unchangedVersion: r.unchanged_version,
+  deleted: r.deleted,
+  lastVersion: r.last_version,
+  unknownLinks: r.missing ?? [],
+});
+
 /**
- * Applies an encoded batch with one statement (timehook_write_absences, migrations/000004_ingest.sql): takes
- * the tenant lock, checks that every link names a person or definition of the tenant, records one change per
- * upsert that differs from the stored absence (in batch order) and per delete of an existing absence (after
- * the upserts, in delete order), writes and deletes the rows with those versions, and queues the NOTIFY of
- * the change log. When a link names nothing it writes nothing and reports the link. Atomic on its own
- * (autocommit), or part of the caller's transaction.
+ * Applies an encoded batch with one statement: takes the tenant lock, checks that every link names a person
+ * or definition of the tenant, records one change per upsert that differs from the stored absence (in batch
+ * order) and per delete of an existing absence (after the upserts, in delete order), writes and deletes the
+ * rows with those versions, and queues the NOTIFY of the change log. When a link names nothing it writes
+ * nothing and reports the link. Atomic on its own (autocommit), or part of the caller's transaction.
  */
 export async function writeAbsences(
   db: Queryable,
   tenant: string,
   batch: AbsenceWriteBatch,
 ): Promise<AbsenceWriteResult> {
-  const rows = await db.query<{
-    upserted: number;
-    created: number;
-    unchanged_version: number | null;
-    deleted: number;
-    last_version: number | null;
-    missing: string[] | null;
-  }>(
-    `select * from timehook_write_absences($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                                           $16, $17, $18, $19, $20, $21)`,
-    [tenant, CHANGES_CHANNEL, ...batch.params],
+  return (await writeAbsenceBatches(db, tenant, [batch]))[0]!;
+}
+
+/**
+ * Applies several batches of one tenant that share no absence id with one autocommitted statement
+ * (timehook_write_absence_batches, migrations/000010_write_absence_batches.sql): each batch as writeAbsences
+ * would write it alone, one after another in the given order, under one take of the tenant lock, one plan and
+ * one commit. A batch whose links name nothing writes nothing and reports them while the others are written;
+ * any other failure fails them all (nothing is written). Returns one result per batch, in order.
+ */
+export async function writeAbsenceBatches(
+  db: Queryable,
+  tenant: string,
+  batches: readonly AbsenceWriteBatch[],
+): Promise<AbsenceWriteResult[]> {
+  const columns = batches[0]!.columns.map((_, c) =>
+    batches
+      .map((b) => b.columns[c]!)
+      .filter((elements) => elements !== '')
+      .join(','),
   );
-  const r = rows[0]!;
-  return {
-    upserted: r.upserted,
-    created: r.created,
-    unchangedVersion: r.unchanged_version,
-    deleted: r.deleted,
-    lastVersion: r.last_version,
-    unknownLinks: r.missing ?? [],
-  };
+  /** Each batch's number (1-based) once per element that `count` says it has. */
+  const numbers = (count: (b: AbsenceWriteBatch) => number): string =>
+    literal(batches.flatMap((b, i) => Array<number>(count(b)).fill(i + 1)));
+  const links = ([0, 1, 2] as const).flatMap((l) => [
+    literal(batches.flatMap((b) => b.linked[l])),
+    numbers((b) => b.linked[l].length),
+  ]);
+  const rows = await db.query<ResultRow>(
+    `select * from timehook_write_absence_batches($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+       $15, $16, $17, $18, $19::int[], $20, $21::int[], $22, $23::int[], $24, $25::int[], $26, $27::int[])`,
+    [
+      tenant,
+      CHANGES_CHANNEL,
+      batches.length,
+      ...columns.map((elements) => `{${elements}}`),
+      numbers((b) => b.upsertIds.length),
+      ...links,
+      literal(batches.flatMap((b) => b.deletes)),
+      numbers((b) => b.deletes.length),
+    ],
+  );
+  if (rows.length !== batches.length) {
+    throw new Error(
+      `timehook_write_absence_batches answered ${rows.length} rows for ${batches.length} batches`,
+    );
+  }
+  return rows.map(fromResultRow);
 }

@@ -25,6 +25,7 @@ import {
 } from '../domain/collections.ts';
 import { formatChangeVersion } from '../domain/change-version.ts';
 import { AppError, BodyValidationError, type ValidationIssue } from '../errors.ts';
+import { queueAbsenceWrite } from './absence-write-queue.ts';
 import { encodeAbsenceWrites, writeAbsences, type AbsenceWriteResult } from './absences.ts';
 import { appendChanges } from './changes.ts';
 import type { Db, Queryable } from './db.ts';
@@ -253,8 +254,9 @@ interface AbsenceWrite extends AbsenceWriteResult {
 /**
  * The one absence write path: upserts (each labelled for error messages) and deletes, all or nothing. When
  * every link is an id (the common case) the batch is encoded before anything is locked and applied by one
- * autocommitted statement that also checks the links; links by reference are resolved in a transaction under
- * the tenant lock first, with the same statement as its last step.
+ * autocommitted statement that also checks the links, together with other writes of the tenant queued at the
+ * same time (store/absence-write-queue.ts); links by reference are resolved in a transaction under the tenant
+ * lock first, with the same statement as its last step.
  */
 async function writeAbsenceBatch(
   db: Db,
@@ -264,7 +266,7 @@ async function writeAbsenceBatch(
 ): Promise<AbsenceWrite> {
   const direct = resolveByIds(upserts);
   if (direct && requestIssues(upserts, direct).length === 0) {
-    const result = await writeAbsences(db, tenant, encodeAbsenceWrites(direct, deletes));
+    const result = await queueAbsenceWrite(db, tenant, encodeAbsenceWrites(direct, deletes));
     if (result.unknownLinks.length > 0) {
       const unknown = new Set(result.unknownLinks);
       throw unknownLinkError(upserts, (collection, link) =>
