@@ -1,8 +1,8 @@
 // Group commit for the absence writes of one tenant: at most WRITES_IN_DATABASE of them per tenant and process
 // wait in the database for the tenant lock; the ones that arrive meanwhile wait here and then go together, as
-// one statement (writeAbsenceBatches), in the order they arrived. A group ends before a batch that shares an
-// absence with it, which goes in the next one. It holds no lock and no transaction. Writes that are in flight
-// at the same time have no order among them, here as in the database.
+// one statement (writeAbsenceBatches), in the order they arrived. A group ends before a batch that touches an
+// absence already in it or in a group still in the database: writes of one absence reach the database in the
+// order they came. It holds no lock and no transaction.
 
 import { MAX_BATCH_ITEMS } from '../domain/collections.ts';
 import {
@@ -32,16 +32,20 @@ interface Waiting {
 interface TenantQueue {
   running: number;
   waiting: Waiting[];
+  /** The absence ids of the groups in the database: a write of one of them waits for its group. */
+  busy: Set<number>;
 }
 
 const queues = new WeakMap<Db, Map<string, TenantQueue>>();
 
 const itemsOf = (batch: AbsenceWriteBatch): number => batch.upsertIds.length + batch.deletes.length;
+const idsOf = (batch: AbsenceWriteBatch): number[] => [...batch.upsertIds, ...batch.deletes];
 
 /**
  * Applies `batch` as writeAbsences does (autocommitted, all or nothing, the same result), possibly in one
  * statement with other batches of the tenant queued at the same time. A batch that fails alone fails only
- * itself: when a grouped statement fails, each of its batches is written again on its own.
+ * itself: when a grouped statement fails, each of its batches is written again on its own. Writes of the same
+ * absence reach the database in the order they came here.
  */
 export function queueAbsenceWrite(
   db: Db,
@@ -55,43 +59,51 @@ export function queueAbsenceWrite(
   }
   let queue = tenants.get(tenant);
   if (!queue) {
-    queue = { running: 0, waiting: [] };
+    queue = { running: 0, waiting: [], busy: new Set() };
     tenants.set(tenant, queue);
   }
   const result = new Promise<AbsenceWriteResult>((resolve, reject) => {
     queue.waiting.push({ batch, resolve, reject });
   });
-  if (queue.running < WRITES_IN_DATABASE) start(db, tenant, tenants, queue);
+  startGroups(db, tenant, tenants, queue);
   return result;
 }
 
-/** How many batches from the front of `waiting` go together: no absence twice, at most MAX_GROUP_ITEMS. */
-function groupSize(waiting: readonly Waiting[]): number {
-  const first = waiting[0]!.batch;
-  let items = itemsOf(first);
-  if (waiting.length === 1) return 1;
-  const ids = new Set([...first.upsertIds, ...first.deletes]);
-  let take = 1;
-  for (; take < waiting.length; take++) {
-    const next = waiting[take]!.batch;
-    if (items + itemsOf(next) > MAX_GROUP_ITEMS) break;
-    if (next.upsertIds.some((id) => ids.has(id)) || next.deletes.some((id) => ids.has(id))) break;
-    for (const id of next.upsertIds) ids.add(id);
-    for (const id of next.deletes) ids.add(id);
+/**
+ * How many batches from the front of the queue go together: none while the first touches an absence of a
+ * group in the database; then up to the first that touches an absence already taken, or MAX_GROUP_ITEMS.
+ */
+function groupSize(queue: TenantQueue): number {
+  const taken = new Set(queue.busy);
+  let items = 0;
+  let take = 0;
+  for (; take < queue.waiting.length; take++) {
+    const next = queue.waiting[take]!.batch;
+    const ids = idsOf(next);
+    if (take > 0 && items + itemsOf(next) > MAX_GROUP_ITEMS) break;
+    if (ids.some((id) => taken.has(id))) break;
+    for (const id of ids) taken.add(id);
     items += itemsOf(next);
   }
   return take;
 }
 
-function start(db: Db, tenant: string, tenants: Map<string, TenantQueue>, queue: TenantQueue): void {
-  const take = groupSize(queue.waiting);
-  const group = queue.waiting.splice(0, take);
-  queue.running++;
-  void write(db, tenant, group).then(() => {
-    queue.running--;
-    if (queue.waiting.length > 0) start(db, tenant, tenants, queue);
-    else if (queue.running === 0) tenants.delete(tenant);
-  });
+/** Starts groups while fewer than WRITES_IN_DATABASE are in the database and the front of the queue may go. */
+function startGroups(db: Db, tenant: string, tenants: Map<string, TenantQueue>, queue: TenantQueue): void {
+  while (queue.running < WRITES_IN_DATABASE && queue.waiting.length > 0) {
+    const take = groupSize(queue);
+    if (take === 0) return; // the group in the database that holds its absence starts it when done
+    const group = queue.waiting.splice(0, take);
+    const ids = group.flatMap((w) => idsOf(w.batch));
+    for (const id of ids) queue.busy.add(id);
+    queue.running++;
+    void write(db, tenant, group).then(() => {
+      queue.running--;
+      for (const id of ids) queue.busy.delete(id);
+      if (queue.waiting.length > 0) startGroups(db, tenant, tenants, queue);
+      else if (queue.running === 0) tenants.delete(tenant);
+    });
+  }
 }
 
 /** Settles every batch of the group; never rejects. */
