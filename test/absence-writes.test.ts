@@ -29,8 +29,9 @@ import {
 } from '../src/store/absences.ts';
 import { applyAbsenceBatch, putResource } from '../src/store/ingest.ts';
 import { migrate } from '../src/store/migrate.ts';
-import { currentVersion, ensureTenant, lockTenant } from '../src/store/tenants.ts';
+import { currentVersion, ensureTenant } from '../src/store/tenants.ts';
 import { newTenant, openTestDb } from './helpers/harness.ts';
+import { holdTenantLock } from './helpers/tenant-lock.ts';
 
 const { db, drop } = await openTestDb();
 await migrate(db);
@@ -394,27 +395,6 @@ describe('several batches of a tenant in one statement', () => {
     );
   });
 
-  /**
-   * Holds the tenant lock in a transaction of its own until the returned release is called: writes queued
-   * meanwhile wait, the first two in the database and the rest in the process.
-   */
-  async function holdTenantLock(tenant: string): Promise<() => Promise<void>> {
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    let held!: () => void;
-    const locked = new Promise<void>((resolve) => (held = resolve));
-    const holder = db.transaction(async (tx) => {
-      assert.ok(await lockTenant(tx, tenant));
-      held();
-      await gate;
-    });
-    await locked;
-    return async () => {
-      open();
-      await holder;
-    };
-  }
-
   /** How many transactions wrote the tenant's changes after `version`. */
   const transactionsAfter = async (tenant: string, version: number): Promise<number> =>
     (
@@ -427,7 +407,7 @@ describe('several batches of a tenant in one statement', () => {
   test('writes queued while two wait for the tenant lock go as one statement, in arrival order', async () => {
     const tenant = await tenantWithLinks();
     const before = await currentVersion(db, tenant);
-    const release = await holdTenantLock(tenant);
+    const release = await holdTenantLock(db, tenant);
     const writes = Array.from({ length: 10 }, (_, i) =>
       queueAbsenceWrite(db, tenant, encodeAbsenceWrites([canonicalAbsence(draft({ id: 300 + i }))], [])),
     );
@@ -454,7 +434,7 @@ describe('several batches of a tenant in one statement', () => {
   test('a queued write of an absence already in the group starts the next group', async () => {
     const tenant = await tenantWithLinks();
     const before = await currentVersion(db, tenant);
-    const release = await holdTenantLock(tenant);
+    const release = await holdTenantLock(db, tenant);
     const ids = [500, 501, 502, 503, 504, 503, 505];
     const writes = ids.map((id, i) =>
       queueAbsenceWrite(
@@ -491,7 +471,7 @@ describe('several batches of a tenant in one statement', () => {
   test('a batch that fails in a group fails alone, and the others are written', async () => {
     const tenant = await tenantWithLinks();
     const before = await currentVersion(db, tenant);
-    const release = await holdTenantLock(tenant);
+    const release = await holdTenantLock(db, tenant);
     const write = (body: AbsenceBody) => queueAbsenceWrite(db, tenant, encodeAbsenceWrites([body], []));
     const waiting = [
       write(canonicalAbsence(draft({ id: 400 }))),

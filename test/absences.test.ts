@@ -3,8 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { lockTenant } from '../src/store/tenants.ts';
 import { newTenant, PREFIX, useHarness } from './helpers/harness.ts';
+import { holdTenantLock } from './helpers/tenant-lock.ts';
 import {
   absence,
   allPages,
@@ -418,16 +418,7 @@ describe('POST /absences/batch', () => {
     const link = await startDelta(token);
     // The tenant lock held by another transaction: the batches queue behind it (two in the store, the rest in
     // the process) and are written, the queued ones in one statement, once it is released.
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    let held!: () => void;
-    const locked = new Promise<void>((resolve) => (held = resolve));
-    const holder = h.db.transaction(async (tx) => {
-      assert.ok(await lockTenant(tx, tenant));
-      held();
-      await gate;
-    });
-    await locked;
+    const release = await holdTenantLock(h.db, tenant);
     const ids = [[1, 2, 3], [4], [5, 6], [7, 8], [9], [10, 11, 12]];
     const unknownAt = 3;
     const answers = ids.map((batchIds, b) =>
@@ -440,8 +431,7 @@ describe('POST /absences/batch', () => {
       }),
     );
     await new Promise((resolve) => setTimeout(resolve, 100));
-    open();
-    await holder;
+    await release();
     const results = await Promise.all(answers);
 
     const delta: Awaited<ReturnType<typeof followDelta>>['value'] = [];

@@ -38,9 +38,6 @@ interface TenantQueue {
 
 const queues = new WeakMap<Db, Map<string, TenantQueue>>();
 
-const itemsOf = (batch: AbsenceWriteBatch): number => batch.upsertIds.length + batch.deletes.length;
-const idsOf = (batch: AbsenceWriteBatch): number[] => [...batch.upsertIds, ...batch.deletes];
-
 /**
  * Applies `batch` as writeAbsences does (autocommitted, all or nothing, the same result), possibly in one
  * statement with other batches of the tenant queued at the same time. A batch that fails alone fails only
@@ -70,31 +67,32 @@ export function queueAbsenceWrite(
 }
 
 /**
- * How many batches from the front of the queue go together: none while the first touches an absence of a
- * group in the database; then up to the first that touches an absence already taken, or MAX_GROUP_ITEMS.
+ * The batches from the front of the queue that go together, and the absence ids they touch: none while the
+ * first touches an absence of a group in the database; then up to the first that touches an absence already
+ * taken, or MAX_GROUP_ITEMS.
  */
-function groupSize(queue: TenantQueue): number {
-  const taken = new Set(queue.busy);
+function takeGroup(queue: TenantQueue): { group: Waiting[]; ids: Set<number> } {
+  const ids = new Set<number>();
+  const touched = (id: number) => ids.has(id) || queue.busy.has(id);
   let items = 0;
   let take = 0;
   for (; take < queue.waiting.length; take++) {
-    const next = queue.waiting[take]!.batch;
-    const ids = idsOf(next);
-    if (take > 0 && items + itemsOf(next) > MAX_GROUP_ITEMS) break;
-    if (ids.some((id) => taken.has(id))) break;
-    for (const id of ids) taken.add(id);
-    items += itemsOf(next);
+    const { upsertIds, deletes } = queue.waiting[take]!.batch;
+    const size = upsertIds.length + deletes.length;
+    if (take > 0 && items + size > MAX_GROUP_ITEMS) break;
+    if (upsertIds.some(touched) || deletes.some(touched)) break;
+    for (const id of upsertIds) ids.add(id);
+    for (const id of deletes) ids.add(id);
+    items += size;
   }
-  return take;
+  return { group: queue.waiting.splice(0, take), ids };
 }
 
 /** Starts groups while fewer than WRITES_IN_DATABASE are in the database and the front of the queue may go. */
 function startGroups(db: Db, tenant: string, tenants: Map<string, TenantQueue>, queue: TenantQueue): void {
   while (queue.running < WRITES_IN_DATABASE && queue.waiting.length > 0) {
-    const take = groupSize(queue);
-    if (take === 0) return; // the group in the database that holds its absence starts it when done
-    const group = queue.waiting.splice(0, take);
-    const ids = group.flatMap((w) => idsOf(w.batch));
+    const { group, ids } = takeGroup(queue);
+    if (group.length === 0) return; // the group in the database that holds its absence starts it when done
     for (const id of ids) queue.busy.add(id);
     queue.running++;
     void write(db, tenant, group).then(() => {
