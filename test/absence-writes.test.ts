@@ -31,6 +31,7 @@ import { applyAbsenceBatch, putResource } from '../src/store/ingest.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { currentVersion, ensureTenant } from '../src/store/tenants.ts';
 import { newTenant, openTestDb } from './helpers/harness.ts';
+import { absenceDraft as draft } from './helpers/collections.ts';
 import { holdTenantLock } from './helpers/tenant-lock.ts';
 
 const { db, drop } = await openTestDb();
@@ -43,25 +44,6 @@ after(async () => {
 const PEOPLE = [1, 42, MAX_ID];
 const ABSENCE_DEFINITIONS = [7, 8];
 const SHIFT_DEFINITIONS = [3];
-
-/** An absence linking to person 1 and definition 7 (tenantWithLinks), with `overrides`. */
-const draft = (overrides: Partial<AbsenceBody> & { id: number }): AbsenceBody => ({
-  person: { id: 1 },
-  resultingAbsenceDefinition: { id: 7 },
-  requestedAbsenceDefinition: null,
-  shiftDefinition: null,
-  date: '2026-03-01',
-  startTimeInMinutes: 0,
-  durationInMinutes: 60,
-  calculatedDurationInMinutes: 60,
-  dayPart: 'Unknown',
-  request: null,
-  status: 'Manual',
-  approvalLevel: 'Approved',
-  isLocked: false,
-  periodType: 'Day',
-  ...overrides,
-});
 
 async function tenantWithLinks(): Promise<string> {
   const tenant = newTenant();

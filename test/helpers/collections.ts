@@ -1,6 +1,7 @@
 // Fixtures for the collection tests: valid people, definitions and absences, and a seeded tenant.
 
 import assert from 'node:assert/strict';
+import type { AbsenceBody } from '../../src/domain/collections.ts';
 import { newTenant, type Harness } from './harness.ts';
 
 export const person = (id: number, over: Record<string, unknown> = {}) => ({
@@ -34,6 +35,25 @@ export const absence = (over: Record<string, unknown> = {}) => ({
   isLocked: false,
   periodType: 'Day',
   ...over,
+});
+
+/** A stored-form absence of person 1 with definition 7, for the store tests, with `overrides`. */
+export const absenceDraft = (overrides: Partial<AbsenceBody> & { id: number }): AbsenceBody => ({
+  person: { id: 1 },
+  resultingAbsenceDefinition: { id: 7 },
+  requestedAbsenceDefinition: null,
+  shiftDefinition: null,
+  date: '2026-03-01',
+  startTimeInMinutes: 0,
+  durationInMinutes: 60,
+  calculatedDurationInMinutes: 60,
+  dayPart: 'Unknown',
+  request: null,
+  status: 'Manual',
+  approvalLevel: 'Approved',
+  isLocked: false,
+  periodType: 'Day',
+  ...overrides,
 });
 
 export async function put(h: Harness, token: string, path: string, body: unknown) {
