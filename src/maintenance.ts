@@ -1,13 +1,15 @@
 // Background upkeep on the worker role: flips webhooks past validUntil to Disabled/Expired (every second, on
-// every worker: idempotent and cheap) and prunes the change log and the delivery log past
-// TIMEHOOK_CHANGE_RETENTION (on one worker at a time, under an advisory lock, in bounded batches).
-// Store failures are logged and retried at the next round; they never end the process.
+// every worker: idempotent and cheap), prunes the change log and the delivery log past
+// TIMEHOOK_CHANGE_RETENTION (on one worker at a time, under an advisory lock, in bounded batches) and, on the
+// embedded store only, vacuums and analyzes the tables as autovacuum would (store/upkeep.ts; a PostgreSQL server
+// does that itself). Store failures are logged and retried at the next round; they never end the process.
 
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { pruneChangeLog } from './store/changes.ts';
 import { pruneDeliveries } from './store/deliveries.ts';
 import type { Db, Queryable } from './store/db.ts';
+import { runUpkeep, upkeepDue } from './store/upkeep.ts';
 import { expireWebhooks } from './store/webhooks.ts';
 
 const EXPIRY_INTERVAL_MS = 1_000;
@@ -19,6 +21,14 @@ const PRUNE_BATCH = 5_000;
  * locks), and the pause lets delivery's statements take the connection and the disk in between.
  */
 const PRUNE_PAUSE_MS = 20;
+/** Autovacuum's default naptime: how often the embedded store's tables are checked for VACUUM and ANALYZE. */
+const UPKEEP_INTERVAL_MS = 60_000;
+const FIRST_UPKEEP_AFTER_MS = 10_000;
+/**
+ * A VACUUM or ANALYZE that took longer is logged at info (the embedded store waits for it meanwhile). Steps are
+ * one statement each with PRUNE_PAUSE_MS between them, so delivery's statements run in between.
+ */
+const SLOW_UPKEEP_MS = 1_000;
 /** The advisory lock that makes one worker at a time prune (pg_try_advisory_lock; the others skip the round). */
 export const PRUNE_LOCK_KEY = 727_364_002;
 
@@ -29,6 +39,8 @@ export interface Maintenance {
 export interface MaintenanceOptions {
   pruneIntervalMs?: number;
   firstPruneAfterMs?: number;
+  upkeepIntervalMs?: number;
+  firstUpkeepAfterMs?: number;
 }
 
 /** Runs `work` every intervalMs, never two at once; the returned stop() waits for the running one. */
@@ -100,7 +112,32 @@ export function startMaintenance(
     }
   };
 
+  const upkeepOnce = async () => {
+    try {
+      for (const [i, step] of (await upkeepDue(db)).entries()) {
+        if (stopping) return;
+        if (i > 0) await pause();
+        const started = performance.now();
+        await runUpkeep(db, step);
+        const ms = Math.round(performance.now() - started);
+        const fields = { table: step.table || '(database)', vacuum: step.vacuum, analyze: step.analyze, ms };
+        if (ms >= SLOW_UPKEEP_MS) logger.info(fields, 'embedded store upkeep');
+        else logger.debug(fields, 'embedded store upkeep');
+      }
+    } catch (error) {
+      logger.warn({ err: error }, 'embedded store upkeep failed; retrying at the next round');
+    }
+  };
+
   const stopExpiry = every(EXPIRY_INTERVAL_MS, EXPIRY_INTERVAL_MS, expire);
+  const stopUpkeep =
+    db.kind === 'pglite'
+      ? every(
+          options.firstUpkeepAfterMs ?? FIRST_UPKEEP_AFTER_MS,
+          options.upkeepIntervalMs ?? UPKEEP_INTERVAL_MS,
+          upkeepOnce,
+        )
+      : async () => undefined;
   const stopPruning = every(
     options.firstPruneAfterMs ?? FIRST_PRUNE_AFTER_MS,
     options.pruneIntervalMs ?? PRUNE_INTERVAL_MS,
@@ -109,7 +146,7 @@ export function startMaintenance(
   return {
     async stop() {
       stopping = true;
-      await Promise.all([stopExpiry(), stopPruning()]);
+      await Promise.all([stopExpiry(), stopPruning(), stopUpkeep()]);
     },
   };
 }
