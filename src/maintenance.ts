@@ -1,8 +1,8 @@
 // Background upkeep on the worker role: flips webhooks past validUntil to Disabled/Expired (every second, on
 // every worker: idempotent and cheap), prunes the change log and the delivery log past
 // TIMEHOOK_CHANGE_RETENTION (on one worker at a time, under an advisory lock, in bounded batches) and, on the
-// embedded store only, vacuums and analyzes the tables as autovacuum would (store/upkeep.ts; a PostgreSQL server
-// does that itself). Store failures are logged and retried at the next round; they never end the process.
+// embedded store only, vacuums the tables as autovacuum would (store/upkeep.ts; a PostgreSQL server does that
+// itself). Store failures are logged and retried at the next round; they never end the process.
 
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
@@ -21,11 +21,11 @@ const PRUNE_BATCH = 5_000;
  * locks), and the pause lets delivery's statements take the connection and the disk in between.
  */
 const PRUNE_PAUSE_MS = 20;
-/** Autovacuum's default naptime: how often the embedded store's tables are checked for VACUUM and ANALYZE. */
+/** Autovacuum's default naptime: how often the embedded store's tables are checked for VACUUM. */
 const UPKEEP_INTERVAL_MS = 60_000;
 const FIRST_UPKEEP_AFTER_MS = 10_000;
 /**
- * A VACUUM or ANALYZE that took longer is logged at info (the embedded store waits for it meanwhile). Steps are
+ * A VACUUM that took longer is logged at info (the embedded store waits for it meanwhile). Steps are
  * one statement each with PRUNE_PAUSE_MS between them, so delivery's statements run in between.
  */
 const SLOW_UPKEEP_MS = 1_000;
@@ -120,7 +120,7 @@ export function startMaintenance(
         const started = performance.now();
         await runUpkeep(db, step);
         const ms = Math.round(performance.now() - started);
-        const fields = { table: step.table || '(database)', vacuum: step.vacuum, analyze: step.analyze, ms };
+        const fields = { table: step.table || '(database)', ms };
         if (ms >= SLOW_UPKEEP_MS) logger.info(fields, 'embedded store upkeep');
         else logger.debug(fields, 'embedded store upkeep');
       }

@@ -1,7 +1,7 @@
 // Background upkeep (src/maintenance.ts): pruning past TIMEHOOK_CHANGE_RETENTION removes old changes and settled
 // deliveries in batches, keeps open deliveries, and runs on one worker at a time (two maintenances on one store
-// take turns under the advisory lock); on the embedded store the tables are vacuumed and analyzed as autovacuum
-// would, so pruned space is used again (store/upkeep.ts). PGlite, or a fresh PostgreSQL schema with DATABASE_URL.
+// take turns under the advisory lock); on the embedded store the tables are vacuumed as autovacuum would, so
+// pruned space is used again (store/upkeep.ts). PGlite, or a fresh PostgreSQL schema with DATABASE_URL.
 
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -145,19 +145,15 @@ async function changesTable(): Promise<TableStats> {
 }
 
 test(
-  'the embedded store vacuums and analyzes its tables, so the space of pruned changes is used again',
+  'the embedded store vacuums its tables, so the space of pruned changes is used again',
   { skip: usingPostgres() && 'embedded store only: a PostgreSQL server vacuums its own tables (autovacuum)' },
   async () => {
     const tenant = await oldChanges(3_000);
-    // By autovacuum's rules the new rows are due for ANALYZE, and the old row versions that dating them back
-    // left for VACUUM; once done, nothing is due.
-    const due = (await upkeepDue(db)).find((step) => step.table === 'changes');
-    assert.deepEqual(due, { table: 'changes', vacuum: true, analyze: true });
-    await db.exec('vacuum (analyze) changes');
-    assert.equal(
-      (await upkeepDue(db)).find((step) => step.table === 'changes'),
-      undefined,
-    );
+    // By autovacuum's rules the old row versions that dating the rows back left make the table due; once
+    // vacuumed, it is not.
+    assert.ok((await upkeepDue(db)).some((step) => step.table === 'changes'));
+    await db.exec('vacuum changes');
+    assert.ok(!(await upkeepDue(db)).some((step) => step.table === 'changes'));
     const written = await changesTable();
 
     const config = loadConfig({ TIMEHOOK_CHANGE_RETENTION: '1d' });
@@ -184,7 +180,6 @@ test(
       await maintenance.stop();
     }
     const pruned = await changesTable();
-    assert.ok(pruned.analyzes > written.analyzes, 'analyzed after the prune');
     assert.ok(
       pruned.rows < written.rows,
       `row estimate after the prune: ${pruned.rows} (was ${written.rows})`,

@@ -38,10 +38,9 @@ const PARSERS = { [types.INT8]: (/** @type {string} */ value) => Number(value) }
  * files sit in the OS page cache, so a buffer miss costs one read(), not a disk seek.
  * The -c flag overrides postgresql.conf, so existing data directories get it too.
  *
- * Two settings shape the VACUUM and ANALYZE that Timehook runs here by autovacuum's rules (store/upkeep.ts),
- * because here they stop every other statement while they run: no VACUUM just because rows were inserted
- * (autovacuum_vacuum_insert_threshold = -1; freezing is left to the transaction-age rule), and ANALYZE samples
- * 3,000 rows instead of 30,000 (default_statistics_target = 10; every plan here looks rows up by key).
+ * No VACUUM just because rows were inserted (autovacuum_vacuum_insert_threshold = -1): Timehook runs VACUUM here
+ * by autovacuum's rules (store/upkeep.ts), and here it stops every other statement while it runs; freezing is
+ * left to the transaction-age rule.
  */
 const START_PARAMS = [
   ...PGlite.defaultStartParams,
@@ -49,8 +48,6 @@ const START_PARAMS = [
   'shared_buffers=16MB',
   '-c',
   'autovacuum_vacuum_insert_threshold=-1',
-  '-c',
-  'default_statistics_target=10',
 ];
 
 /** What a rollback rejects the transaction callback with; never leaves this file. */
