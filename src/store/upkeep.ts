@@ -19,17 +19,21 @@
 
 import type { Queryable } from './db.ts';
 
-/** One VACUUM: of a table of the current schema, or of the whole database when `table` is ''. */
+/** One VACUUM: of a table of the current schema (its name as an SQL identifier), or of the whole database when
+ * `table` is ''. */
 export interface UpkeepStep {
   table: string;
 }
 
-/** What is due now: the tables of the current schema in order of name, then '' for the whole database. */
+/**
+ * What is due now: the tables of the current schema in order of name (quoted for SQL), then '' for the whole
+ * database.
+ */
 export async function upkeepDue(db: Queryable): Promise<UpkeepStep[]> {
   // The counters of this session's latest statements reach pg_stat_user_tables when it is next idle; forcing
   // that flush makes the reading current (PGlite has only this session).
   await db.query('select pg_stat_force_next_flush()');
-  const tables = await db.query<UpkeepStep>(
+  return db.query<UpkeepStep>(
     `with settings as (
        select current_setting('autovacuum_vacuum_threshold')::float8 as vt,
               current_setting('autovacuum_vacuum_scale_factor')::float8 as vs,
@@ -37,24 +41,24 @@ export async function upkeepDue(db: Queryable): Promise<UpkeepStep[]> {
               current_setting('autovacuum_vacuum_insert_scale_factor')::float8 as "is",
               current_setting('autovacuum_freeze_max_age')::float8 as freeze_age
      )
-     select s.relname as "table"
-       from pg_stat_user_tables s
-       join pg_class c on c.oid = s.relid
-      cross join settings
-      where s.schemaname = current_schema()
-        and (s.n_dead_tup > vt + vs * greatest(c.reltuples, 0)
-             or (it >= 0 and s.n_ins_since_vacuum > it + "is" * greatest(c.reltuples, 0))
-             or age(c.relfrozenxid) > freeze_age)
-      order by s.relname`,
+     select "table" from (
+       select 0 as k, quote_ident(s.relname) as "table"
+         from pg_stat_user_tables s
+         join pg_class c on c.oid = s.relid
+        cross join settings
+        where s.schemaname = current_schema()
+          and (s.n_dead_tup > vt + vs * greatest(c.reltuples, 0)
+               or (it >= 0 and s.n_ins_since_vacuum > it + "is" * greatest(c.reltuples, 0))
+               or age(c.relfrozenxid) > freeze_age)
+       union all
+       select 1, '' from pg_database cross join settings
+        where datname = current_database() and age(datfrozenxid) > freeze_age
+     ) due
+     order by k, "table"`,
   );
-  const database = await db.query<{ due: boolean }>(
-    `select age(datfrozenxid) > current_setting('autovacuum_freeze_max_age')::float8 as due
-       from pg_database where datname = current_database()`,
-  );
-  return database[0]?.due ? [...tables, { table: '' }] : tables;
 }
 
 /** Runs one step (outside any transaction: VACUUM cannot run inside one). */
 export async function runUpkeep(db: Queryable, step: UpkeepStep): Promise<void> {
-  await db.exec(step.table === '' ? 'vacuum' : `vacuum "${step.table.replace(/"/g, '""')}"`);
+  await db.exec(`vacuum ${step.table}`);
 }
