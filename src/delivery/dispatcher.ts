@@ -177,6 +177,13 @@ export class Dispatcher {
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #flusher: Flusher;
   readonly #syncs: SyncBatcher;
+  /**
+   * Writes the one line per attempt (SPEC §5). Its fields are fixed (ids, version, attempt, status, duration, the
+   * sender's error description, outcome, next attempt) and none is a key the process logger redacts, so this
+   * child skips the redaction pass, which was half the line's CPU: about 8 of 16 µs per line (pino 10, this
+   * machine), paid for every attempt at the default LOG_LEVEL=info.
+   */
+  readonly #attemptLogger: Logger;
   readonly #refills: EntityLoader;
   readonly #options: Required<Omit<DispatcherOptions, 'maxWebhooks'>> & { maxWebhooks: number };
   readonly #runnerOptions: RunnerOptions;
@@ -219,6 +226,7 @@ export class Dispatcher {
       fanOutBatch: this.#options.fanOutBatch,
       refillBatch: this.#options.refillBatch,
     };
+    this.#attemptLogger = deps.logger.child({}, { redact: [] });
     this.#syncs = new SyncBatcher(deps.store);
     this.#refills = new EntityLoader(deps.store);
     this.#flusher = new Flusher(
@@ -502,6 +510,7 @@ export class Dispatcher {
         decryptKey: (sealed) => this.deps.decryptKey(sealed),
         observe: (outcome, durationMs, latencyMs) =>
           this.deps.observer.attempt(outcome, durationMs, latencyMs),
+        logAttempt: (fields) => this.#attemptLogger.info(fields, 'delivery attempt'),
         onStopped: (r, why) => this.#onRunnerStopped(r, why),
         track: (work) => this.#track(work),
       },

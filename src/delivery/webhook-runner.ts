@@ -46,6 +46,8 @@ export interface RunnerHooks {
   decryptKey(sealed: string): string;
   /** Counts an attempt; latencyMs (commit → acknowledgement) is set for a delivered one. */
   observe(outcome: AttemptOutcomeLabel, durationMs: number, latencyMs?: number): void;
+  /** Writes the attempt's log line (SPEC §5) at info; `fields` hold no secret (see dispatcher.ts). */
+  logAttempt(fields: Record<string, unknown>): void;
   /** The runner stopped for good (webhook stopped, lease lost): the dispatcher forgets it. */
   onStopped(runner: WebhookRunner, why: 'inactive' | 'lease-lost' | 'disabled'): void;
   /** Tracks a promise the graceful stop must wait for. */
@@ -604,20 +606,17 @@ export class WebhookRunner {
     fields: Record<string, unknown>,
   ): void {
     if (!this.logger.isLevelEnabled('info')) return;
-    this.logger.info(
-      {
-        webhookId: this.id,
-        deliveryId: delivery.id,
-        changeVersion: formatChangeVersion(delivery.changeVersion),
-        entityId: delivery.entityId,
-        attempt,
-        statusCode: result.statusCode,
-        error: result.error,
-        durationMs: Math.round(result.durationMs),
-        ...fields,
-      },
-      'delivery attempt',
-    );
+    this.hooks.logAttempt({
+      webhookId: this.id,
+      deliveryId: delivery.id,
+      changeVersion: formatChangeVersion(delivery.changeVersion),
+      entityId: delivery.entityId,
+      attempt,
+      statusCode: result.statusCode,
+      error: result.error,
+      durationMs: Math.round(result.durationMs),
+      ...fields,
+    });
   }
 
   async #settle(entity: Entity, delivery: OpenDelivery, result: SendResult, startedAt: Date): Promise<void> {

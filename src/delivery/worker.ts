@@ -235,9 +235,16 @@ function deliveryMetrics(db: Db, registry: Registry, logger: Logger): DeliveryOb
       }),
   );
 
+  // The counter's child per outcome, made on first use: inc() with a labels object hashes them on every call.
+  const byOutcome = new Map<string, { inc(): void }>();
   return {
     attempt(outcome, durationMs, latencyMs) {
-      attempts.inc({ outcome });
+      let counter = byOutcome.get(outcome);
+      if (!counter) {
+        counter = attempts.labels(outcome);
+        byOutcome.set(outcome, counter);
+      }
+      counter.inc();
       duration.observe(durationMs / 1000);
       if (latencyMs !== undefined) latency.observe(Math.max(0, latencyMs) / 1000);
     },
