@@ -391,6 +391,20 @@ export interface AttemptRecord {
   nextAttemptAt: Date | null;
 }
 
+/**
+ * A numeric array parameter as PostgreSQL's array text, e.g. {1,NULL,3}: the driver's own conversion quotes and
+ * escapes every element (two regular expressions each), about twice the cost for the seven numeric arrays an
+ * acknowledgement batch sends per delivery. Finite numbers only (ids, counts, epoch milliseconds).
+ */
+function numbers(values: readonly (number | null)[]): string {
+  let text = '{';
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    text += (i === 0 ? '' : ',') + (value === null || value === undefined ? 'NULL' : String(value));
+  }
+  return `${text}}`;
+}
+
 /** PostgreSQL text cannot hold NUL; a receiver's body might. */
 const storable = (text: string | null): string | null =>
   text === null ? null : text.replaceAll('\u0000', '');
@@ -430,13 +444,13 @@ export async function recordAttempts(db: Queryable, records: readonly AttemptRec
   const states = [...latest.values()];
   const failed = records.filter((r) => r.result === 'Failed');
   const params: unknown[] = [
-    states.map((r) => r.deliveryId),
-    states.map((r) => r.attempt),
+    numbers(states.map((r) => r.deliveryId)),
+    numbers(states.map((r) => r.attempt)),
     states.map((r) => r.result),
-    states.map((r) => (r.result === 'Failed' ? (r.nextAttemptAt?.getTime() ?? null) : null)),
-    states.map((r) => r.at.getTime()),
-    states.map((r) => Math.round(r.durationMs)),
-    states.map((r) => r.statusCode),
+    numbers(states.map((r) => (r.result === 'Failed' ? (r.nextAttemptAt?.getTime() ?? null) : null))),
+    numbers(states.map((r) => r.at.getTime())),
+    numbers(states.map((r) => Math.round(r.durationMs))),
+    numbers(states.map((r) => r.statusCode)),
     states.map((r) => storable(r.error)),
     states.map((r) => storable(r.responseBody)),
   ];
