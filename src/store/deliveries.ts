@@ -400,7 +400,7 @@ function numbers(values: readonly (number | null)[]): string {
   let text = '{';
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
-    text += (i === 0 ? '' : ',') + (value === null || value === undefined ? 'NULL' : String(value));
+    text += (i === 0 ? '' : ',') + (value === null ? 'NULL' : String(value));
   }
   return `${text}}`;
 }
