@@ -159,15 +159,17 @@ async function postmasterPid(bench: Bench): Promise<number | undefined> {
  * CPU seconds spent during a workload by the service, by the PostgreSQL server, by the bench's own processes
  * (loader, receivers, ceiling), and by everything else on the machine.
  */
+interface CpuReading {
+  wall: number;
+  service: number;
+  serviceMain: number;
+  bench: number;
+  machine: number | undefined;
+  pg: Map<number, number>;
+}
+
 class CpuMeter {
-  #start!: {
-    wall: number;
-    service: number;
-    serviceMain: number;
-    bench: number;
-    machine: number | undefined;
-    pg: Map<number, number>;
-  };
+  #start!: CpuReading;
   /** The PostgreSQL postmaster, when the server runs on this machine (found at start). */
   #postmaster: number | undefined;
 
@@ -224,17 +226,32 @@ class CpuMeter {
     return out;
   }
 
+  /**
+   * The share since the start (or the last lap), and a new lap from now: stop() for the first part of a
+   * workload, the meter running on for the rest.
+   */
+  async lap(): Promise<CpuShare> {
+    const end: CpuReading = { wall: now(), ...this.#read(), pg: await this.#postgres() };
+    const share = this.#since(end, 0);
+    this.#start = end;
+    return share;
+  }
+
   async stop(extraBenchSeconds = 0): Promise<CpuShare> {
-    const end = this.#read();
-    const pgEnd = await this.#postgres();
+    const wall = now();
+    const end: CpuReading = { wall, ...this.#read(), pg: await this.#postgres() };
+    return this.#since(end, extraBenchSeconds);
+  }
+
+  #since(end: CpuReading, extraBenchSeconds: number): CpuShare {
     let postgres = 0;
-    for (const [pid, cpu] of pgEnd) postgres += cpu - (this.#start.pg.get(pid) ?? 0);
+    for (const [pid, cpu] of end.pg) postgres += cpu - (this.#start.pg.get(pid) ?? 0);
     const service = end.service - this.#start.service;
     const bench = end.bench - this.#start.bench + extraBenchSeconds;
     const machine =
       end.machine !== undefined && this.#start.machine !== undefined ? end.machine - this.#start.machine : 0;
     return {
-      wallSeconds: round((now() - this.#start.wall) / 1000, 2),
+      wallSeconds: round((end.wall - this.#start.wall) / 1000, 2),
       serviceSeconds: round(service, 2),
       serviceMainThreadSeconds: round(end.serviceMain - this.#start.serviceMain, 2),
       postgresSeconds: round(postgres, 2),
@@ -688,6 +705,8 @@ interface DeliveryRun {
   lastAt: number;
   deliveriesPerSecond: number;
   cpu: CpuShare;
+  /** The CPU while the loader wrote (from just before the first write to its last answer), and after. */
+  phaseCpu: { writing: CpuShare; after: CpuShare };
   timedOut: string | undefined;
   written: Written;
   duplicateDiagnosis: DuplicateDiagnosis[];
@@ -719,8 +738,10 @@ async function deliveryRun(
       concurrency,
       deadline,
     );
+    const writingCpu = await meter.lap();
     const timedOut = await waitForDeliveries(bench, receivers, written.total * hooks.length, deadline);
-    const cpu = await meter.stop();
+    const afterCpu = await meter.stop();
+    const cpu = addShares(writingCpu, afterCpu);
     const paths = await reports(receivers, true);
     const ledger = checkLedger(
       written,
@@ -739,6 +760,7 @@ async function deliveryRun(
       lastAt,
       deliveriesPerSecond,
       cpu,
+      phaseCpu: { writing: writingCpu, after: afterCpu },
       timedOut,
       written,
       duplicateDiagnosis,
@@ -757,6 +779,16 @@ function writeBound(run: DeliveryRun): boolean {
   return run.lastAt - run.writes.endedAt < 0.1 * (run.lastAt - run.firstAt);
 }
 
+/** How many deliveries first arrived after the loader's last write was answered. */
+function arrivalsAfterLastWrite(run: DeliveryRun): number {
+  let count = 0;
+  for (const p of run.paths) {
+    if (!p.times) continue;
+    for (const t of p.times) if (t > run.writes.endedAt) count++;
+  }
+  return count;
+}
+
 /**
  * The deliveries that first arrived after the last write, and their rate from the last write to the last
  * arrival: the delivery path with no ingest sharing the cores. The whole-window rate also pays for the writes
@@ -766,14 +798,70 @@ function writeBound(run: DeliveryRun): boolean {
 function afterLastWrite(
   run: DeliveryRun,
 ): { deliveries: number; seconds: number; deliveriesPerSecond: number } | undefined {
-  let deliveries = 0;
-  for (const p of run.paths) {
-    if (!p.times) continue;
-    for (const t of p.times) if (t > run.writes.endedAt) deliveries++;
-  }
+  const deliveries = arrivalsAfterLastWrite(run);
   const seconds = (run.lastAt - run.writes.endedAt) / 1000;
   if (seconds < 1 || deliveries < 0.1 * run.ledger.received) return undefined;
   return { deliveries, seconds: round(seconds, 3), deliveriesPerSecond: round(deliveries / seconds) };
+}
+
+/** Two CPU shares of consecutive spans of one workload, as one. */
+function addShares(a: CpuShare, b: CpuShare): CpuShare {
+  const main =
+    a.serviceMainThreadSeconds === undefined || b.serviceMainThreadSeconds === undefined
+      ? undefined
+      : round(a.serviceMainThreadSeconds + b.serviceMainThreadSeconds, 2);
+  return {
+    wallSeconds: round(a.wallSeconds + b.wallSeconds, 2),
+    serviceSeconds: round(a.serviceSeconds + b.serviceSeconds, 2),
+    ...(main === undefined ? {} : { serviceMainThreadSeconds: main }),
+    postgresSeconds: round(a.postgresSeconds + b.postgresSeconds, 2),
+    benchSeconds: round(a.benchSeconds + b.benchSeconds, 2),
+    otherSeconds: round(a.otherSeconds + b.otherSeconds, 2),
+    cores: a.cores,
+  };
+}
+
+/**
+ * One span of a delivery workload (while the loader wrote, or after its last write): its deliveries (first
+ * arrivals) and their rate, and how many of the cores each party kept busy on average (CPU seconds / wall
+ * seconds; the six add up to the core count). The "after" span ends when the bench saw the last delivery
+ * (it polls every 100 ms), so its idle share includes up to that much of waiting.
+ */
+function phaseFigures(cpu: CpuShare, deliveries: number) {
+  const wall = Math.max(cpu.wallSeconds, 1e-3);
+  const cores = (seconds: number) => round(seconds / wall, 2);
+  const busy = cpu.serviceSeconds + cpu.postgresSeconds + cpu.benchSeconds + cpu.otherSeconds;
+  return {
+    seconds: cpu.wallSeconds,
+    deliveries,
+    deliveriesPerSecond: round(deliveries / wall),
+    busyShare: round(Math.min(1, busy / (wall * cpu.cores)), 3),
+    cores: {
+      service: cores(cpu.serviceSeconds),
+      serviceMainThread:
+        cpu.serviceMainThreadSeconds === undefined ? null : cores(cpu.serviceMainThreadSeconds),
+      postgres: cores(cpu.postgresSeconds),
+      bench: cores(cpu.benchSeconds),
+      other: cores(cpu.otherSeconds),
+      idle: cores(Math.max(0, wall * cpu.cores - busy)),
+    },
+  };
+}
+
+/** Deliveries (first arrivals) up to the loader's last answer and after it, with the CPU of each span. */
+function phases(run: DeliveryRun) {
+  const after = arrivalsAfterLastWrite(run);
+  return {
+    writing: phaseFigures(run.phaseCpu.writing, run.ledger.received - after),
+    afterLastWrite: phaseFigures(run.phaseCpu.after, after),
+  };
+}
+
+/** "while the loader wrote (4.0 s): 3,310 deliveries/s, cores 97 % busy (service 0.81, …)". */
+function phaseSummary(label: string, phase: ReturnType<typeof phaseFigures>): string {
+  const c = phase.cores;
+  const main = c.serviceMainThread === null ? '' : ` (its event loop ${fmt(c.serviceMainThread, 2)})`;
+  return `${label} (${fmt(phase.seconds, 1)} s): ${fmt(phase.deliveriesPerSecond)} deliveries/s with the cores ${fmt(phase.busyShare * 100)} % busy, in cores: service ${fmt(c.service, 2)}${main}, PostgreSQL ${fmt(c.postgres, 2)}, bench ${fmt(c.bench, 2)}, other ${fmt(c.other, 2)}, idle ${fmt(c.idle, 2)}`;
 }
 
 /**
@@ -845,6 +933,7 @@ function deliveryFigures(run: DeliveryRun) {
     serviceCpuMsPerDelivery: round((run.cpu.serviceSeconds * 1000) / Math.max(run.ledger.received, 1), 4),
     cpuMicrosPerDelivery: cpuMicrosPer(run.cpu, run.ledger.received),
     cpuBoundDeliveriesPerSecond: cpuBoundRate(run.cpu, run.ledger.received),
+    phases: phases(run),
     ...(run.ledger.duplicates > 0
       ? { pathsWithDuplicates: run.ledger.pathsWithDuplicates, duplicateDiagnosis: run.duplicateDiagnosis }
       : {}),
@@ -968,6 +1057,8 @@ export async function throughput(
         : '',
       `CPU µs per delivery: ${cpuSummary(figures.cpuMicrosPerDelivery)}${ceilingCpu(ceil)}${eventLoopSummary(run.cpu, 1 + bench.workers.length)}`,
       `with no core idle, this CPU per delivery would allow ${fmt(figures.cpuBoundDeliveriesPerSecond)}/s${ceilingRate ? ` (${fmt(figures.cpuBoundDeliveriesPerSecond / ceilingRate, 2)} × ceiling)` : ''}`,
+      phaseSummary('while the loader wrote', figures.phases.writing),
+      phaseSummary('after its last write', figures.phases.afterLastWrite),
       ratio === undefined ? 'no ceiling to compare with' : '',
     ]
       .filter(Boolean)
