@@ -709,6 +709,8 @@ interface DeliveryRun {
   cpu: CpuShare;
   /** The CPU while the loader wrote (from just before the first write to its last answer), and after. */
   phaseCpu: { writing: CpuShare; after: CpuShare };
+  /** The service's delivery attempts that ended in each span, and their total duration (from /metrics). */
+  phaseAttempts: { writing: AttemptTotals | undefined; after: AttemptTotals | undefined };
   timedOut: string | undefined;
   written: Written;
   duplicateDiagnosis: DuplicateDiagnosis[];
@@ -730,6 +732,7 @@ async function deliveryRun(
   await Promise.all(receivers.map((r) => r.reset()));
   try {
     await createHooks(bench, hooks);
+    const attempts0 = await attemptTotals(bench.api);
     const meter = await CpuMeter.start(bench);
     const deadline = Date.now() + bench.settings.waitMs;
     const written = new Written();
@@ -741,8 +744,10 @@ async function deliveryRun(
       deadline,
     );
     const writingCpu = await meter.lap();
+    const attempts1 = await attemptTotals(bench.api);
     const timedOut = await waitForDeliveries(bench, receivers, written.total * hooks.length, deadline);
     const afterCpu = await meter.stop();
+    const attempts2 = await attemptTotals(bench.api);
     const cpu = addShares(writingCpu, afterCpu);
     const paths = await reports(receivers, true);
     const ledger = checkLedger(
@@ -763,6 +768,7 @@ async function deliveryRun(
       deliveriesPerSecond,
       cpu,
       phaseCpu: { writing: writingCpu, after: afterCpu },
+      phaseAttempts: { writing: difference(attempts0, attempts1), after: difference(attempts1, attempts2) },
       timedOut,
       written,
       duplicateDiagnosis,
@@ -806,6 +812,11 @@ function afterLastWrite(
   return { deliveries, seconds: round(seconds, 3), deliveriesPerSecond: round(deliveries / seconds) };
 }
 
+type AttemptTotals = { seconds: number; count: number };
+
+const difference = (a: AttemptTotals | undefined, b: AttemptTotals | undefined): AttemptTotals | undefined =>
+  a && b ? { seconds: b.seconds - a.seconds, count: b.count - a.count } : undefined;
+
 /** Two CPU shares of consecutive spans of one workload, as one. */
 function addShares(a: CpuShare, b: CpuShare): CpuShare {
   const main =
@@ -829,7 +840,7 @@ function addShares(a: CpuShare, b: CpuShare): CpuShare {
  * seconds; the six add up to the core count). The "after" span ends when the bench saw the last delivery
  * (it polls every 100 ms), so its idle share includes up to that much of waiting.
  */
-function phaseFigures(cpu: CpuShare, deliveries: number) {
+function phaseFigures(cpu: CpuShare, deliveries: number, attempts: AttemptTotals | undefined) {
   const wall = Math.max(cpu.wallSeconds, 1e-3);
   const cores = (seconds: number) => round(seconds / wall, 2);
   const busy = cpu.serviceSeconds + cpu.postgresSeconds + cpu.benchSeconds + cpu.otherSeconds;
@@ -847,6 +858,15 @@ function phaseFigures(cpu: CpuShare, deliveries: number) {
       other: cores(cpu.otherSeconds),
       idle: cores(Math.max(0, wall * cpu.cores - busy)),
     },
+    // Little's law: the attempts' total duration over the span's wall time is the mean number in flight.
+    attempts:
+      attempts && attempts.count > 0
+        ? {
+            count: attempts.count,
+            meanMs: round((attempts.seconds * 1000) / attempts.count, 3),
+            meanInFlight: round(attempts.seconds / wall, 1),
+          }
+        : null,
   };
 }
 
@@ -854,8 +874,8 @@ function phaseFigures(cpu: CpuShare, deliveries: number) {
 function phases(run: DeliveryRun) {
   const after = arrivalsAfterLastWrite(run);
   return {
-    writing: phaseFigures(run.phaseCpu.writing, run.ledger.received - after),
-    afterLastWrite: phaseFigures(run.phaseCpu.after, after),
+    writing: phaseFigures(run.phaseCpu.writing, run.ledger.received - after, run.phaseAttempts.writing),
+    afterLastWrite: phaseFigures(run.phaseCpu.after, after, run.phaseAttempts.after),
   };
 }
 
@@ -866,7 +886,11 @@ function phases(run: DeliveryRun) {
 function phaseSummary(label: string, phase: ReturnType<typeof phaseFigures>): string {
   const c = phase.cores;
   const main = c.serviceMainThread === null ? '' : ` (its event loop ${fmt(c.serviceMainThread, 2)})`;
-  return `${label} (${fmt(phase.seconds, 1)} s): ${fmt(phase.deliveriesPerSecond)} deliveries/s with the cores ${fmt(phase.busyShare * 100)} % busy, in cores: service ${fmt(c.service, 2)}${main}, PostgreSQL ${fmt(c.postgres, 2)}, bench ${fmt(c.bench, 2)}, other ${fmt(c.other, 2)}, idle ${fmt(c.idle, 2)}`;
+  const a = phase.attempts;
+  const inFlight = a
+    ? `, ${fmt(a.meanInFlight, 1)} attempts in flight on average (${fmt(a.meanMs, 2)} ms each)`
+    : '';
+  return `${label} (${fmt(phase.seconds, 1)} s): ${fmt(phase.deliveriesPerSecond)} deliveries/s with the cores ${fmt(phase.busyShare * 100)} % busy, in cores: service ${fmt(c.service, 2)}${main}, PostgreSQL ${fmt(c.postgres, 2)}, bench ${fmt(c.bench, 2)}, other ${fmt(c.other, 2)}, idle ${fmt(c.idle, 2)}${inFlight}`;
 }
 
 /**
@@ -1363,6 +1387,29 @@ async function latencyHistogram(api: Api): Promise<Map<number, number> | undefin
       buckets.set(bound, (buckets.get(bound) ?? 0) + Number(match[2]));
     }
     return buckets.size > 0 ? buckets : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The service's timehook_delivery_attempt_duration_seconds so far, all series summed: the attempts' total
+ * duration (seconds) and their count. Undefined when /metrics does not have it (the api process of workload 7,
+ * whose workers keep their own metrics).
+ */
+async function attemptTotals(api: Api): Promise<AttemptTotals | undefined> {
+  try {
+    let seconds = 0;
+    let count = 0;
+    let seen = false;
+    for (const line of (await api.metrics()).split('\n')) {
+      const match = /^timehook_delivery_attempt_duration_seconds_(sum|count)(?:\{.*\})? (\S+)$/.exec(line);
+      if (!match) continue;
+      seen = true;
+      if (match[1] === 'sum') seconds += Number(match[2]);
+      else count += Number(match[2]);
+    }
+    return seen ? { seconds, count } : undefined;
   } catch {
     return undefined;
   }
