@@ -805,8 +805,8 @@ function arrivalsAfterLastWrite(run: DeliveryRun): number {
  */
 function afterLastWrite(
   run: DeliveryRun,
+  deliveries: number,
 ): { deliveries: number; seconds: number; deliveriesPerSecond: number } | undefined {
-  const deliveries = arrivalsAfterLastWrite(run);
   const seconds = (run.lastAt - run.writes.endedAt) / 1000;
   if (seconds < 1 || deliveries < 0.1 * run.ledger.received) return undefined;
   return { deliveries, seconds: round(seconds, 3), deliveriesPerSecond: round(deliveries / seconds) };
@@ -871,8 +871,7 @@ function phaseFigures(cpu: CpuShare, deliveries: number, attempts: AttemptTotals
 }
 
 /** Deliveries (first arrivals) up to the loader's last answer and after it, with the CPU of each span. */
-function phases(run: DeliveryRun) {
-  const after = arrivalsAfterLastWrite(run);
+function phases(run: DeliveryRun, after: number) {
   return {
     writing: phaseFigures(run.phaseCpu.writing, run.ledger.received - after, run.phaseAttempts.writing),
     afterLastWrite: phaseFigures(run.phaseCpu.after, after, run.phaseAttempts.after),
@@ -948,7 +947,8 @@ function ceilingCpu(ceil: WorkloadResult | undefined): string {
 }
 
 function deliveryFigures(run: DeliveryRun) {
-  const after = afterLastWrite(run);
+  const afterCount = arrivalsAfterLastWrite(run);
+  const after = afterLastWrite(run, afterCount);
   return {
     deliveriesPerSecond: round(run.deliveriesPerSecond),
     boundBy: writeBound(run) ? 'writes' : 'delivery',
@@ -962,7 +962,7 @@ function deliveryFigures(run: DeliveryRun) {
     serviceCpuMsPerDelivery: round((run.cpu.serviceSeconds * 1000) / Math.max(run.ledger.received, 1), 4),
     cpuMicrosPerDelivery: cpuMicrosPer(run.cpu, run.ledger.received),
     cpuBoundDeliveriesPerSecond: cpuBoundRate(run.cpu, run.ledger.received),
-    phases: phases(run),
+    phases: phases(run, afterCount),
     ...(run.ledger.duplicates > 0
       ? { pathsWithDuplicates: run.ledger.pathsWithDuplicates, duplicateDiagnosis: run.duplicateDiagnosis }
       : {}),

@@ -6,7 +6,7 @@
 import type { AbsenceFilter } from '../domain/absence-filter.ts';
 import type { AbsenceBody } from '../domain/collections.ts';
 import { CHANGES_CHANNEL } from './changes.ts';
-import type { Queryable } from './db.ts';
+import { numberArray, type Queryable } from './db.ts';
 
 export interface StoredAbsence {
   version: number;
@@ -129,7 +129,6 @@ export interface AbsenceWriteResult {
 // value reads as NULL or splits; validated values hold no quote or backslash, but any value may.
 const NEEDS_ESCAPE = /["\\]/;
 const quoted = (v: string): string => `"${NEEDS_ESCAPE.test(v) ? v.replace(/["\\]/g, '\\$&') : v}"`;
-const literal = (values: readonly number[]): string => `{${values.join(',')}}`;
 
 /** Encodes upserts (canonical, links resolved, no id twice) and deletes (ids not among the upserts). */
 export function encodeAbsenceWrites(
@@ -255,9 +254,9 @@ export async function writeAbsenceBatches(
   );
   /** Each batch's number (1-based) once per element that `count` says it has. */
   const numbers = (count: (b: AbsenceWriteBatch) => number): string =>
-    literal(batches.flatMap((b, i) => Array<number>(count(b)).fill(i + 1)));
+    numberArray(batches.flatMap((b, i) => Array<number>(count(b)).fill(i + 1)));
   const links = ([0, 1, 2] as const).flatMap((l) => [
-    literal(batches.flatMap((b) => b.linked[l])),
+    numberArray(batches.flatMap((b) => b.linked[l])),
     numbers((b) => b.linked[l].length),
   ]);
   const rows = await db.query<ResultRow>(
@@ -270,7 +269,7 @@ export async function writeAbsenceBatches(
       ...columns.map((elements) => `{${elements}}`),
       numbers((b) => b.upsertIds.length),
       ...links,
-      literal(batches.flatMap((b) => b.deletes)),
+      numberArray(batches.flatMap((b) => b.deletes)),
       numbers((b) => b.deletes.length),
     ],
   );

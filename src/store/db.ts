@@ -44,3 +44,17 @@ export function prepared(sql: string): string {
 export function preparedName(sql: string): string | undefined {
   return preparedNames.get(sql);
 }
+
+/**
+ * A numeric array parameter as PostgreSQL's array text, e.g. {1,NULL,3}, built in one pass: the pg driver's own
+ * conversion quotes and escapes every element (two regular expressions each), about twice the cost for the
+ * numeric arrays of a batch. Finite numbers only (ids, counts, epoch milliseconds).
+ */
+export function numberArray(values: readonly (number | null)[]): string {
+  let text = '{';
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    text += (i === 0 ? '' : ',') + (value === null ? 'NULL' : String(value));
+  }
+  return `${text}}`;
+}
