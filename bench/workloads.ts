@@ -8,6 +8,7 @@ import { Api } from './api.ts';
 import { alive, cpuSeconds, familyCpuSeconds, parentPid, runCeiling, type Receiver } from './children.ts';
 import { formatVersion } from './fixtures.ts';
 import { checkLedger, percentiles, Written, type LedgerResult } from './ledger.ts';
+import { composedRatio, neededRatio } from './model.ts';
 import type { PathReport } from './protocol.ts';
 import { fmt, machineBusySeconds, mb, type CpuShare, type WorkloadResult } from './report.ts';
 import { adminQuery, startService, type BenchStore, type Client, type ServiceProcess } from './service.ts';
@@ -1058,6 +1059,7 @@ export async function throughput(
   const figures = deliveryFigures(run);
   const after = figures.afterLastWrite;
   const afterRatio = after && ceilingRate ? after.deliveriesPerSecond / ceilingRate : undefined;
+  const composition = id === '2' ? composeWithIngest(bench, ceilingRate, afterRatio) : undefined;
   const base2 = {
     id,
     name,
@@ -1067,6 +1069,7 @@ export async function throughput(
       ...figures,
       ratioToCeiling: ratio === undefined ? null : round(ratio, 3),
       afterLastWriteRatioToCeiling: afterRatio === undefined ? null : round(afterRatio, 3),
+      composition: composition ?? null,
       serviceEventLoopBusy: eventLoopBusy(run.cpu, 1 + bench.workers.length) ?? null,
     },
     cpu: run.cpu,
@@ -1086,6 +1089,7 @@ export async function throughput(
         : '',
       `CPU µs per delivery: ${cpuSummary(figures.cpuMicrosPerDelivery)}${ceilingCpu(ceil)}${eventLoopSummary(run.cpu, 1 + bench.workers.length)}`,
       `with no core idle, this CPU per delivery would allow ${fmt(figures.cpuBoundDeliveriesPerSecond)}/s${ceilingRate ? ` (${fmt(figures.cpuBoundDeliveriesPerSecond / ceilingRate, 2)} × ceiling)` : ''}`,
+      composition ? compositionSummary(composition, ratio) : '',
       phaseSummary('while the loader wrote', figures.phases.writing),
       phaseSummary('after its last write', figures.phases.afterLastWrite),
       ratio === undefined ? 'no ceiling to compare with' : '',
@@ -1094,6 +1098,43 @@ export async function throughput(
       .join('; '),
     ledger: run.ledger,
   } satisfies WorkloadResult;
+}
+
+/**
+ * Workload 2 as ingest and delivery in series (bench/model.ts): workload 1's rate and the rate after the last
+ * write, both as ratios to the ceiling, the ratio they compose to, and what each side would need for the target
+ * with the other as measured. Undefined without workload 1 or a ceiling in this run.
+ */
+function composeWithIngest(bench: Bench, ceilingRate: number | undefined, afterRatio: number | undefined) {
+  const w1 = find(bench, '1');
+  const ingestRate =
+    w1?.status === 'pass' || w1?.status === 'fail' ? (w1.figures.changesPerSecond as number) : 0;
+  if (!ceilingRate || !ingestRate || afterRatio === undefined) return undefined;
+  const ingest = ingestRate / ceilingRate;
+  const needDelivery = neededRatio(0.5, ingest);
+  const needIngest = neededRatio(0.5, afterRatio);
+  return {
+    ingestRatioToCeiling: round(ingest, 3),
+    afterLastWriteRatioToCeiling: round(afterRatio, 3),
+    predictedRatioToCeiling: round(composedRatio(ingest, afterRatio), 3),
+    afterLastWriteNeeded: needDelivery === undefined ? null : round(needDelivery, 3),
+    ingestNeeded: needIngest === undefined ? null : round(needIngest, 3),
+  };
+}
+
+function compositionSummary(
+  c: NonNullable<ReturnType<typeof composeWithIngest>>,
+  measured: number | undefined,
+) {
+  const needs = [
+    c.afterLastWriteNeeded === null
+      ? ''
+      : `delivery alone at ${fmt(c.afterLastWriteNeeded, 2)} × with this ingest`,
+    c.ingestNeeded === null
+      ? 'no ingest speed with this delivery alone'
+      : `ingest at ${fmt(c.ingestNeeded, 2)} × with this delivery alone`,
+  ].filter(Boolean);
+  return `ingest alone (workload 1, ${fmt(c.ingestRatioToCeiling, 2)} × ceiling) and delivery alone (${fmt(c.afterLastWriteRatioToCeiling, 2)} ×) in series compose to ${fmt(c.predictedRatioToCeiling, 2)} ×${measured === undefined ? '' : ` (measured ${fmt(measured, 2)} ×)`}; 0.5 × needs ${needs.join(', or ')}`;
 }
 
 /** 3 — fan-out: many webhooks over several receiver origins × a few hundred changes → deliveries/s. */
