@@ -18,6 +18,7 @@ import {
   syncDeliveries,
   syncManyDeliveries,
   type SyncParams,
+  type SyncResult,
 } from '../../src/store/deliveries.ts';
 import {
   claimWebhookLeases,
@@ -68,6 +69,18 @@ async function newWebhook(tenant: string, collection = 'absences', partitions = 
   assert.ok(created.ok);
   return id;
 }
+
+/** A plain sync of partition 0 of `webhookId` for `owner`: up to 100 changes fanned out, 100 rows loaded from 0. */
+const plainSync = (webhookId: string, owner: string, more: Partial<SyncParams> = {}): SyncParams => ({
+  webhookId,
+  part: 0,
+  owner,
+  limit: 100,
+  plain: true,
+  afterId: 0,
+  space: 100,
+  ...more,
+});
 
 const absenceChange = (entityId: number, n = 0): NewChange => ({
   collection: 'absences',
@@ -200,15 +213,8 @@ describe('the syncs of many partitions in one statement', () => {
     const other = await newWebhook(tenant);
     await claimWebhookLeases(db, `${owner}-other`, 60_000, 1_000);
     const versions = await write(tenant, [absenceChange(1), absenceChange(2), absenceChange(1, 1)]);
-    const plain = (webhookId: string, limit = 100, space = 100): SyncParams => ({
-      webhookId,
-      part: 0,
-      owner,
-      limit,
-      plain: true,
-      afterId: 0,
-      space,
-    });
+    const plain = (webhookId: string, limit = 100, space = 100): SyncParams =>
+      plainSync(webhookId, owner, { limit, space });
     const release = async () => {
       await releaseWebhookLeases(db, owner);
       await releaseWebhookLeases(db, `${owner}-other`);
@@ -250,6 +256,40 @@ describe('the syncs of many partitions in one statement', () => {
     assert.equal(rest.fannedOut, 2, "the first call moved one of b's three changes");
     assert.equal(rest.rows.length, 3);
     await release();
+  });
+
+  test('two partitions of one webhook in one call: each gets what its own sync would, in partition order', async () => {
+    const tenant = newTenant();
+    const owner = 'many-parts';
+    const id = await newWebhook(tenant, 'absences', 2);
+    await claimWebhookLeases(db, owner, 60_000, 1_000);
+    // Entities 1–6: the odd ones belong to partition 1, the even ones to partition 0.
+    const versions = await write(
+      tenant,
+      [1, 2, 3, 4, 5, 6].map((e) => absenceChange(e)),
+    );
+    const part = (p: number, limit: number): SyncParams => plainSync(id, owner, { part: p, limit });
+    const rows = (r: SyncResult) => (r.held ? r.rows.map((d) => [d.entityId, d.changeVersion]) : []);
+    // Requests out of order: the statement runs them in partition order.
+    const [one, zero] = await syncManyDeliveries(db, [part(1, 5), part(0, 4)]);
+    assert.ok(zero?.held && one?.held);
+    // Partition 0's sync moves its limit of 4 changes (entities 1–4) and loads its own of them; partition 1's
+    // moves the 2 left and loads its own of all six.
+    assert.deepEqual([zero.fannedOut, zero.caughtUp], [4, false]);
+    assert.deepEqual(
+      rows(zero),
+      [2, 4].map((e) => [e, versions[e - 1]]),
+    );
+    assert.deepEqual([one.fannedOut, one.caughtUp], [2, true]);
+    assert.deepEqual(
+      rows(one),
+      [1, 3, 5].map((e) => [e, versions[e - 1]]),
+    );
+    // Nothing is moved twice, and partition 0's next load finds entity 6.
+    const again = await syncDeliveries(db, { ...part(0, 100), afterId: zero.rows.at(-1)!.id });
+    assert.equal(again.held && again.fannedOut, 0);
+    assert.deepEqual(rows(again), [[6, versions[5]]]);
+    await releaseWebhookLeases(db, owner);
   });
 
   test('the batcher sends the plain syncs of one turn in two calls; a failing one fails alone', async () => {
@@ -305,15 +345,7 @@ describe('refills of many entities', () => {
       tenant,
       Array.from({ length: 12 }, (_, i) => absenceChange(1 + (i % 3), i)),
     );
-    const synced = await syncDeliveries(db, {
-      webhookId: id,
-      part: 0,
-      owner,
-      limit: 100,
-      plain: true,
-      afterId: 0,
-      space: 100,
-    });
+    const synced = await syncDeliveries(db, plainSync(id, owner));
     assert.ok(synced.held);
     await releaseWebhookLeases(db, owner);
     const of = (entity: number) => synced.rows.filter((r) => r.entityId === entity);
@@ -396,71 +428,64 @@ test(
   },
 );
 
-test(
-  'a sync that waited for the webhook lock loads a delivery committed during the wait',
-  { skip: WAITS_NEED_POSTGRES },
-  async () => {
-    const tenant = newTenant();
-    const id = await newWebhook(tenant);
-    await claimWebhookLeases(db, 'race', 60_000, 1_000);
-    await write(tenant, [absenceChange(1)]);
-    const first = await syncDeliveries(db, {
-      webhookId: id,
-      part: 0,
-      owner: 'race',
-      limit: 100,
-      plain: true,
-      afterId: 0,
-      space: 100,
-    });
-    assert.ok(first.held && first.rows.length === 1);
-    await write(tenant, [absenceChange(2)]);
+for (const batched of [false, true]) {
+  test(
+    `a sync that waited for the webhook lock loads a delivery committed during the wait${batched ? ' (batched, beside another webhook)' : ''}`,
+    { skip: WAITS_NEED_POSTGRES },
+    async () => {
+      const owner = batched ? 'race-many' : 'race';
+      const tenant = newTenant();
+      const id = await newWebhook(tenant);
+      // The batched statement also syncs another webhook of the tenant (its row locked before or after this one).
+      const bystander = batched ? await newWebhook(tenant) : undefined;
+      await claimWebhookLeases(db, owner, 60_000, 1_000);
+      const sync = async (params: SyncParams) =>
+        bystander === undefined
+          ? syncDeliveries(db, params)
+          : (await syncManyDeliveries(db, [params, { ...params, webhookId: bystander, afterId: 0 }]))[0]!;
+      await write(tenant, [absenceChange(1)]);
+      const first = await sync(plainSync(id, owner));
+      assert.ok(first.held && first.rows.length === 1);
+      await write(tenant, [absenceChange(2)]);
 
-    // A redelivery holds the webhook's lock while the sync starts (as requestRedelivery does).
-    let commit!: () => void;
-    const held = new Promise<void>((resolve) => (commit = resolve));
-    let locked!: () => void;
-    const lockTaken = new Promise<void>((resolve) => (locked = resolve));
-    const redelivery = db.transaction(async (tx) => {
-      await tx.query('select 1 from webhooks where id = $1::uuid for update', [id]);
-      const rows = await tx.query<{ id: number }>(
-        `insert into deliveries (webhook_id, change_version, change_type, entity_id, body, committed_at, redelivery_of)
+      // A redelivery holds the webhook's lock while the sync starts (as requestRedelivery does).
+      let commit!: () => void;
+      const held = new Promise<void>((resolve) => (commit = resolve));
+      let locked!: () => void;
+      const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+      const redelivery = db.transaction(async (tx) => {
+        await tx.query('select 1 from webhooks where id = $1::uuid for update', [id]);
+        const rows = await tx.query<{ id: number }>(
+          `insert into deliveries (webhook_id, change_version, change_type, entity_id, body, committed_at, redelivery_of)
          select webhook_id, change_version, change_type, entity_id, body, now(), id from deliveries
           where id = $1::bigint returning id`,
-        [first.rows[0]!.id],
+          [first.rows[0]!.id],
+        );
+        locked();
+        await held;
+        return rows[0]!.id;
+      });
+      await lockTaken;
+      const syncing = sync(plainSync(id, owner, { afterId: first.rows[0]!.id }));
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the sync is now waiting for the lock
+      commit();
+      const redeliveredId = await redelivery;
+      const second = await syncing;
+      assert.ok(second.held);
+      assert.equal(second.fannedOut, 1);
+      // The redelivery's id is below the new delivery's; a load from the sync's start snapshot would miss it.
+      assert.deepEqual(
+        second.rows.map((r) => [r.changeVersion, r.id > redeliveredId]),
+        [
+          [first.rows[0]!.changeVersion, false],
+          [second.rows[1]!.changeVersion, true],
+        ],
       );
-      locked();
-      await held;
-      return rows[0]!.id;
-    });
-    await lockTaken;
-    const syncing = syncDeliveries(db, {
-      webhookId: id,
-      part: 0,
-      owner: 'race',
-      limit: 100,
-      plain: true,
-      afterId: first.rows[0]!.id,
-      space: 100,
-    });
-    await new Promise((resolve) => setTimeout(resolve, 100)); // the sync is now waiting for the lock
-    commit();
-    const redeliveredId = await redelivery;
-    const second = await syncing;
-    assert.ok(second.held);
-    assert.equal(second.fannedOut, 1);
-    // The redelivery's id is below the new delivery's; a load from the sync's start snapshot would miss it.
-    assert.deepEqual(
-      second.rows.map((r) => [r.changeVersion, r.id > redeliveredId]),
-      [
-        [first.rows[0]!.changeVersion, false],
-        [second.rows[1]!.changeVersion, true],
-      ],
-    );
-    assert.equal(second.rows[0]!.id, redeliveredId);
-    await releaseWebhookLeases(db, 'race');
-  },
-);
+      assert.equal(second.rows[0]!.id, redeliveredId);
+      await releaseWebhookLeases(db, owner);
+    },
+  );
+}
 
 describe('bookkeeping', () => {
   async function openDeliveries(n: number) {
@@ -472,15 +497,7 @@ describe('bookkeeping', () => {
       tenant,
       Array.from({ length: n }, (_, i) => absenceChange(i + 1)),
     );
-    const synced = await syncDeliveries(db, {
-      webhookId: id,
-      part: 0,
-      owner: 'bk',
-      limit: 100,
-      plain: true,
-      afterId: 0,
-      space: 100,
-    });
+    const synced = await syncDeliveries(db, plainSync(id, 'bk'));
     assert.ok(synced.held);
     await releaseWebhookLeases(db, 'bk');
     return { tenant, id, open: synced.rows };
@@ -734,15 +751,7 @@ describe('partitions (migration 000007)', () => {
     );
     // Another owner's lease does not let a worker sync this partition.
     const intruder = owners.find((o) => parts.get(o) !== 0)!;
-    const stolen = await syncDeliveries(db, {
-      webhookId: id,
-      part: 0,
-      owner: intruder,
-      limit: 100,
-      plain: true,
-      afterId: 0,
-      space: 100,
-    });
+    const stolen = await syncDeliveries(db, plainSync(id, intruder));
     assert.equal(stolen.held, false);
     for (const owner of owners) await releaseWebhookLeases(db, owner);
   });
@@ -826,15 +835,7 @@ describe('delivery log by entity', () => {
       tenant,
       Array.from({ length: 12 }, (_, i) => absenceChange(1 + (i % 3), i)),
     );
-    await syncDeliveries(db, {
-      webhookId: id,
-      part: 0,
-      owner: 'log',
-      limit: 100,
-      plain: true,
-      afterId: 0,
-      space: 0,
-    });
+    await syncDeliveries(db, plainSync(id, 'log', { space: 0 }));
     await releaseWebhookLeases(db, 'log');
     const all = await listDeliveries(db, id, { limit: 100 });
     const expected = all.filter((d) => d.entityId === 2).map((d) => d.id);
@@ -880,15 +881,7 @@ describe('pruning the change log', () => {
     await pruneAllChanges(db, cutoff, 1_000);
     assert.equal(await left(), 2, 'not fanned out yet: kept');
     await claimWebhookLeases(db, 'prune', 60_000, 1_000);
-    await syncDeliveries(db, {
-      webhookId: id,
-      part: 0,
-      owner: 'prune',
-      limit: 100,
-      plain: true,
-      afterId: 0,
-      space: 0,
-    });
+    await syncDeliveries(db, plainSync(id, 'prune', { space: 0 }));
     await releaseWebhookLeases(db, 'prune');
     await pruneAllChanges(db, cutoff, 1_000);
     assert.equal(await left(), 0, 'in deliveries now: pruned');
