@@ -180,12 +180,12 @@ class CpuMeter {
   static async start(bench: Bench): Promise<CpuMeter> {
     const meter = new CpuMeter(bench);
     meter.#postmaster = await postmasterPid(bench);
-    meter.#start = {
-      wall: now(),
-      ...meter.#read(),
-      pg: await meter.#postgres(),
-    };
+    meter.#start = await meter.#reading();
     return meter;
+  }
+
+  async #reading(): Promise<CpuReading> {
+    return { wall: now(), ...this.#read(), pg: await this.#postgres() };
   }
 
   #read() {
@@ -233,15 +233,14 @@ class CpuMeter {
    * workload, the meter running on for the rest.
    */
   async lap(): Promise<CpuShare> {
-    const end: CpuReading = { wall: now(), ...this.#read(), pg: await this.#postgres() };
+    const end = await this.#reading();
     const share = this.#since(end, 0);
     this.#start = end;
     return share;
   }
 
   async stop(extraBenchSeconds = 0): Promise<CpuShare> {
-    const end: CpuReading = { wall: now(), ...this.#read(), pg: await this.#postgres() };
-    return this.#since(end, extraBenchSeconds);
+    return this.#since(await this.#reading(), extraBenchSeconds);
   }
 
   #since(end: CpuReading, extraBenchSeconds: number): CpuShare {
@@ -485,6 +484,14 @@ const rounded = (p: ReturnType<typeof percentiles>) =>
 
 function find(bench: Bench, id: string): WorkloadResult | undefined {
   return bench.results.find((r) => r.id === id && r.store === bench.store.kind);
+}
+
+/** A numeric figure of an earlier workload of this store, when that workload was measured (not void or skipped). */
+function figureOf(bench: Bench, id: string, figure: string): number | undefined {
+  const r = find(bench, id);
+  return r?.status === 'pass' || r?.status === 'fail' || r?.status === 'measured'
+    ? (r.figures[figure] as number)
+    : undefined;
 }
 
 function voidResult(
@@ -844,7 +851,7 @@ function addShares(a: CpuShare, b: CpuShare): CpuShare {
 function phaseFigures(cpu: CpuShare, deliveries: number, attempts: AttemptTotals | undefined) {
   const wall = Math.max(cpu.wallSeconds, 1e-3);
   const cores = (seconds: number) => round(seconds / wall, 2);
-  const busy = cpu.serviceSeconds + cpu.postgresSeconds + cpu.benchSeconds + cpu.otherSeconds;
+  const busy = busySeconds(cpu);
   return {
     seconds: cpu.wallSeconds,
     deliveries,
@@ -893,6 +900,10 @@ function phaseSummary(label: string, phase: ReturnType<typeof phaseFigures>): st
   return `${label} (${fmt(phase.seconds, 1)} s): ${fmt(phase.deliveriesPerSecond)} deliveries/s with the cores ${fmt(phase.busyShare * 100)} % busy, in cores: service ${fmt(c.service, 2)}${main}, PostgreSQL ${fmt(c.postgres, 2)}, bench ${fmt(c.bench, 2)}, other ${fmt(c.other, 2)}, idle ${fmt(c.idle, 2)}${inFlight}`;
 }
 
+/** The CPU seconds of a share that some party used: the service, PostgreSQL, the bench and everything else. */
+const busySeconds = (cpu: CpuShare): number =>
+  cpu.serviceSeconds + cpu.postgresSeconds + cpu.benchSeconds + cpu.otherSeconds;
+
 /**
  * CPU microseconds per unit of work (a delivery, a ceiling request) by whose they were: the service, the
  * PostgreSQL server, the bench (loader, receivers, ceiling client), everything else on the machine, and
@@ -900,7 +911,7 @@ function phaseSummary(label: string, phase: ReturnType<typeof phaseFigures>): st
  */
 function cpuMicrosPer(cpu: CpuShare, units: number) {
   const per = (seconds: number) => round((seconds * 1e6) / Math.max(units, 1));
-  const busy = cpu.serviceSeconds + cpu.postgresSeconds + cpu.benchSeconds + cpu.otherSeconds;
+  const busy = busySeconds(cpu);
   return {
     service: per(cpu.serviceSeconds),
     postgres: per(cpu.postgresSeconds),
@@ -916,7 +927,7 @@ function cpuMicrosPer(cpu: CpuShare, units: number) {
  * of the cores.
  */
 function cpuBoundRate(cpu: CpuShare, units: number): number {
-  const busy = cpu.serviceSeconds + cpu.postgresSeconds + cpu.benchSeconds + cpu.otherSeconds;
+  const busy = busySeconds(cpu);
   return busy > 0 ? round((units * cpu.cores) / busy) : 0;
 }
 
@@ -1106,9 +1117,7 @@ export async function throughput(
  * with the other as measured. Undefined without workload 1 or a ceiling in this run.
  */
 function composeWithIngest(bench: Bench, ceilingRate: number | undefined, afterRatio: number | undefined) {
-  const w1 = find(bench, '1');
-  const ingestRate =
-    w1?.status === 'pass' || w1?.status === 'fail' ? (w1.figures.changesPerSecond as number) : 0;
+  const ingestRate = figureOf(bench, '1', 'changesPerSecond');
   if (!ceilingRate || !ingestRate || afterRatio === undefined) return undefined;
   const ingest = ingestRate / ceilingRate;
   const needDelivery = neededRatio(0.5, ingest);
@@ -1147,11 +1156,7 @@ export async function fanout(bench: Bench): Promise<WorkloadResult> {
     path: `/w3/${i}`,
   }));
   const run = await deliveryRun(bench, hooks, range(ENTITY_BASE.fanout!, s.entities), s.rounds, 1_000, 1);
-  const w2 = find(bench, '2');
-  const w2Rate =
-    w2?.status === 'pass' || w2?.status === 'fail' || w2?.status === 'measured'
-      ? (w2.figures.deliveriesPerSecond as number)
-      : undefined;
+  const w2Rate = figureOf(bench, '2', 'deliveriesPerSecond');
   const ratio = w2Rate ? run.deliveriesPerSecond / w2Rate : undefined;
   const headline = `${fmt(run.deliveriesPerSecond)} deliveries/s${ratio === undefined ? '' : ` (${fmt(ratio, 2)} × workload 2)`}`;
   const base = {
@@ -1365,11 +1370,7 @@ export async function backlog(bench: Bench): Promise<WorkloadResult> {
       ledger.duplicates > 0 ? await diagnoseDuplicates(bench, [hook], ledger) : undefined;
     const { lastAt } = arrivalWindow(paths);
     const drain = ledger.received / ((lastAt - upAt) / 1000);
-    const w2 = find(bench, '2');
-    const w2Rate =
-      w2 && (w2.status === 'pass' || w2.status === 'fail' || w2.status === 'measured')
-        ? (w2.figures.deliveriesPerSecond as number)
-        : undefined;
+    const w2Rate = figureOf(bench, '2', 'deliveriesPerSecond');
     const headline = `peak RSS ${mb(peak)} (idle ${mb(rssAtStart)}), drain ${fmt(drain)} deliveries/s${w2Rate ? ` (${fmt(drain / w2Rate, 2)} × workload 2)` : ''}`;
     const base = {
       id: '6',
@@ -1494,12 +1495,6 @@ async function pendingFromMetrics(api: Api): Promise<number | null> {
   }
 }
 
-/**
- * 7 — scale-out (PostgreSQL): `serve --role api` plus one, then two `serve --role worker` processes on the
- * throughput workload, every process with TIMEHOOK_DELIVERY_PARTITIONS = settings.scaleOut.partitions (see
- * startScaleOut), so the webhook of each run has that many partitions; per-worker CPU shows whether the
- * second worker took a share of the work.
- */
 /** One run of workload 2 in the scale-out workload, and each worker's CPU seconds during it. */
 interface ScaleRun {
   workers: 1 | 2;
@@ -1513,9 +1508,11 @@ const afterRate = (r: WorkloadResult): number | undefined =>
 const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
 
 /**
- * 7 — scale-out: workload 2 with one worker process and with two, in the order 1, 2, 2, 1 (so a machine whose
- * speed drifts during the workload favours neither), each run on entities of its own. The verdict compares
- * the mean rates.
+ * 7 — scale-out (PostgreSQL): `serve --role api` plus one or two `serve --role worker` processes on the
+ * throughput workload, in the order 1, 2, 2, 1 workers (so a machine whose speed drifts during the workload
+ * favours neither), each run on entities of its own; every process has TIMEHOOK_DELIVERY_PARTITIONS =
+ * settings.scaleOut.partitions (see startScaleOut), so the webhook of each run has that many partitions.
+ * The verdict compares the mean rates; per-worker CPU shows whether the second worker took a share.
  */
 export async function scaleOut(
   bench: Bench,
