@@ -55,7 +55,7 @@ export class Api {
   async login(tenant: string, clientId: string, clientSecret: string): Promise<void> {
     const response = await this.pool.request({
       method: 'POST',
-      path: `${PREFIX}/tenants/${tenant}/connect/token`,
+      path: `/tenants/${tenant}/connect/token`,
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': USER_AGENT },
       body: new URLSearchParams({
         grant_type: 'client_credentials',

@@ -12,7 +12,7 @@ const EPOCH_2026 = Date.UTC(2026, 0, 1);
 export const personOf = (entity: number): number => PERSON_BASE + (entity % PEOPLE);
 
 export function person(id: number) {
-  return { displayName: `Bench Person ${id}`, badgeNumber: `B${id}`, employeeNumber: `E${id}` };
+  return { firstName: 'Bench', lastName: `Person ${id}`, badgeNumber: `B${id}`, employeeNumber: `E${id}` };
 }
 
 export function definition(id: number, kind: 'absence' | 'shift') {

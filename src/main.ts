@@ -25,6 +25,12 @@ export function warnAboutSettings(config: Config, store: Store, logger: Logger):
         'addresses. Use this for development and tests only.',
     );
   }
+  if (!config.publicBaseUrl && ['0.0.0.0', '::'].includes(config.host)) {
+    logger.warn(
+      `HOST=${config.host} without PUBLIC_BASE_URL: the token issuer and discovery document name a loopback ` +
+        'address, which other machines cannot reach; set PUBLIC_BASE_URL to the origin clients use.',
+    );
+  }
   if (store.generatedKey) {
     logger.warn(
       store.db.kind === 'pglite'

@@ -13,6 +13,8 @@ import {
   MAX_ID,
   PERIOD_TYPES,
   canonicalAbsence,
+  canonicalPerson,
+  canonicalResource,
   withChangeVersion,
   type AbsenceBody,
   type AbsenceDraft,
@@ -50,7 +52,7 @@ async function tenantWithLinks(): Promise<string> {
   await ensureTenant(db, tenant);
   for (const id of PEOPLE) {
     await putResource(db, tenant, 'people', {
-      body: { id, displayName: `P${id}`, badgeNumber: null, employeeNumber: null },
+      body: canonicalPerson({ id, firstName: 'P', lastName: `${id}` }),
       customReferences: undefined,
     });
   }
@@ -60,7 +62,12 @@ async function tenantWithLinks(): Promise<string> {
   ] as const) {
     for (const id of ids) {
       await putResource(db, tenant, collection, {
-        body: { id, name: { default: `D${id}`, translations: {} }, code: `C${id}`, isEnabled: true },
+        body: canonicalResource(collection, {
+          id,
+          name: { default: `D${id}`, translations: {} },
+          code: `C${id}`,
+          isEnabled: true,
+        }),
         customReferences: undefined,
       });
     }

@@ -2,7 +2,7 @@
 // filter and external references, paging of changes, and expired, pruned, forged and foreign tokens.
 
 import assert from 'node:assert/strict';
-import { afterEach, describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import { newTenant, PREFIX, useHarness } from './helpers/harness.ts';
 import {
   absence,
@@ -16,6 +16,12 @@ import {
 } from './helpers/collections.ts';
 
 const h = await useHarness({ TIMEHOOK_PAGE_SIZE: '3' });
+// A delta may start no earlier than 1 January of the previous year: the clock stays in 2026, so the March
+// 2026 deltas below stay valid whenever the suite runs.
+const NOW = new Date('2026-06-15T12:00:00Z');
+beforeEach(() => {
+  h.clock.fixed = NOW;
+});
 afterEach(() => {
   h.clock.fixed = undefined;
 });
@@ -129,19 +135,69 @@ describe('GET /delta/<collection>', () => {
     assert.equal((delta.value[0]!.data as unknown as { date: string }).date, '2026-04-07');
   });
 
-  test('applies the person filter, deletes included', async () => {
+  test('without date le, follows every later date: a change two years after the start is reported', async () => {
     const token = await seededToken(h);
-    await putOk(h, token, '/absences/1', absence());
-    await putOk(h, token, '/absences/2', absence({ person: { id: 2 }, request: null }));
-    const link = await load(token, `/absences?${filterQuery(`${MARCH} and person in (2)`)}&delta`);
-    await h.request({ method: 'DELETE', path: '/absences/1', token });
-    await h.request({ method: 'DELETE', path: '/absences/2', token });
-    await putOk(h, token, '/absences/3', absence({ person: { id: 2 }, request: null }));
-    await putOk(h, token, '/absences/4', absence());
-    assert.deepEqual(summary((await followDelta(h, token, link)).value), [
-      ['Delete', 2],
-      ['InsertOrUpdate', 3],
+    const pages = await allPages(h, token, `/absences?${filterQuery("date ge '2026-03-01'")}&delta`);
+    const link = pages.at(-1)!.deltaLink!;
+    await putOk(h, token, '/absences/1', absence({ date: '2028-03-02' }));
+    await putOk(h, token, '/absences/2', absence({ date: '2026-02-28' }));
+    assert.deepEqual(summary((await followDelta(h, token, link)).value), [['InsertOrUpdate', 1]]);
+  });
+
+  test('the initial load without date le holds every later date too', async () => {
+    const token = await seededToken(h);
+    await putOk(h, token, '/absences/1', absence({ date: '2026-03-02' }));
+    await putOk(h, token, '/absences/2', absence({ date: '2029-12-31' }));
+    const pages = await allPages(h, token, `/absences?${filterQuery("date ge '2026-03-01'")}&delta`);
+    assert.deepEqual(
+      pages.flatMap((p) => p.value.map((a: { id: number }) => a.id)),
+      [1, 2],
+    );
+    // A plain list without date le still ends 365 days after date ge.
+    const list = await allPages(h, token, `/absences?${filterQuery("date ge '2026-03-01'")}`);
+    assert.deepEqual(
+      list.flatMap((p) => p.value.map((a: { id: number }) => a.id)),
+      [1],
+    );
+  });
+
+  test('a person filter with &delta is 400, as upstream, and the same list without &delta is 200', async () => {
+    const token = await seededToken(h);
+    for (const filter of [`${MARCH} and person in (2)`, `${MARCH} and (person eq 1 or person eq 2)`]) {
+      const res = await h.request({ method: 'GET', path: `/absences?${filterQuery(filter)}&delta`, token });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(res.json().error.code, 'InvalidFilter');
+      assert.match(res.json().error.reasons.join(' '), /person filtering is not available with delta/);
+      const list = await h.request({ method: 'GET', path: `/absences?${filterQuery(filter)}`, token });
+      assert.equal(list.statusCode, 200, list.body);
+    }
+  });
+
+  test('a start before 1 January of the previous year is 400; that day itself is accepted', async () => {
+    const token = await seededToken(h);
+    const early = await h.request({
+      method: 'GET',
+      path: `/absences?${filterQuery("date ge '2024-12-31' and date le '2025-06-30'")}&delta`,
+      token,
+    });
+    assert.equal(early.statusCode, 400, early.body);
+    assert.deepEqual(early.json().error.reasons, [
+      "A delta may start no earlier than 1 January of the previous year (2025-01-01); date ge is '2024-12-31'.",
     ]);
+    await load(token, `/absences?${filterQuery("date ge '2025-01-01'")}&delta`);
+    const list = await h.request({
+      method: 'GET',
+      path: `/absences?${filterQuery("date ge '2024-12-31' and date le '2025-06-30'")}`,
+      token,
+    });
+    assert.equal(list.statusCode, 200, list.body);
+  });
+
+  test('a people filter with &delta is 400', async () => {
+    const token = await seededToken(h);
+    const res = await h.request({ method: 'GET', path: `/people?${filterQuery('id eq 1')}&delta`, token });
+    assert.equal(res.statusCode, 400, res.body);
+    assert.equal(res.json().error.code, 'InvalidFilter');
   });
 
   test("reports only the token's collection", async () => {
@@ -261,8 +317,10 @@ describe('delta tokens', () => {
     }
     const missing = await h.request({ method: 'GET', path: '/delta/people', token });
     assert.equal(missing.json().error.code, 'InvalidDeltaToken');
+    // Unknown query parameters are ignored (README: Errors); the token alone says what the delta holds.
     const extra = await h.request({ method: 'GET', path: `${link}&filter=x`, token });
-    assert.equal(extra.statusCode, 400);
+    assert.equal(extra.statusCode, 200);
+    assert.deepEqual(extra.json().value, []);
   });
 
   test("another collection's or another tenant's token is 400 and shows no data", async () => {

@@ -98,6 +98,13 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
   });
 
   // JSON everywhere, form bodies for the token endpoint; anything else (text/plain too) is 415.
+  // An empty JSON body counts as no body: generic HTTP wrappers send Content-Type: application/json on a
+  // DELETE or a bodiless POST too. Routes that need a body answer its absence with validationErrors.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+    body === '' ? done(null, undefined) : parseJson(request, body as string, done),
+  );
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
@@ -121,7 +128,10 @@ export async function buildApp(ctx: ApiContext): Promise<FastifyInstance> {
 
   await app.register(httpMetrics(ctx));
   await app.register(healthRoutes(ctx));
-  await app.register(authRoutes(ctx), { prefix: CONNECTOR_PREFIX });
+  // At the root, as upstream's authentication host serves them (SPEC §1.1), and under the prefix as an alias.
+  const auth = authRoutes(ctx);
+  await app.register(auth);
+  await app.register(auth, { prefix: CONNECTOR_PREFIX });
   await app.register(connectorPlugin(ctx), { prefix: CONNECTOR_PREFIX });
   return app;
 }

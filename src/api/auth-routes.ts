@@ -1,5 +1,6 @@
 // The OAuth 2.0 token endpoint (client credentials, form body or HTTP Basic) and the discovery and JWKS
-// documents (SPEC §1.1). Errors follow RFC 6749 §5.2, not the connector's error format.
+// documents (SPEC §1.1). Errors follow RFC 6749 §5.2, not the connector's error format. Registered at the root
+// (as upstream's authentication host) and under the connector prefix (an alias); each place is its own issuer.
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -10,7 +11,7 @@ import { issueAccessToken } from '../auth/tokens.ts';
 import { ALL_SCOPES, parseScopes } from '../domain/scopes.ts';
 import { verifyAgainstDummy, verifySecret } from '../security/password.ts';
 import { findClient } from '../store/clients.ts';
-import { CONNECTOR_PREFIX, publicOrigin, type ApiContext } from './context.ts';
+import { issuerOrigin, type ApiContext } from './context.ts';
 
 const TenantParams = Type.Object({ tenant: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }) });
 
@@ -60,11 +61,16 @@ function readCredentials(
   return { id: form.client_id ?? '', secret: form.client_secret ?? '', basic: false };
 }
 
+/**
+ * The auth routes, to be registered at each prefix they are served under; every registration shares one
+ * failure limiter. The issuer is `<origin><prefix>/tenants/{tenant}`: a token's `iss` and a discovery
+ * document name the place they came from, so an OIDC client's strict issuer check passes at either.
+ */
 export function authRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
   const limiter = new FailureLimiter();
   return async (app) => {
     const issuerFor = (request: FastifyRequest, tenant: string) =>
-      `${publicOrigin(ctx.config, request)}${CONNECTOR_PREFIX}/tenants/${tenant}`;
+      `${issuerOrigin(ctx.config, request)}${app.prefix}/tenants/${tenant}`;
 
     app.post('/tenants/:tenant/connect/token', { schema: { hide: true } }, async (request, reply) => {
       const tenant = (request.params as { tenant: string }).tenant;

@@ -5,8 +5,10 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import {
   ABSENCE_STATUSES,
+  ALLOWED_DURATIONS,
   APPROVAL_LEVELS,
   DAY_PARTS,
+  MARITAL_STATUSES,
   MAX_BATCH_ITEMS,
   MAX_CUSTOM_REFERENCES,
   MAX_ID,
@@ -15,6 +17,7 @@ import {
   MAX_TEXT_LENGTH,
   MINUTES_PER_DAY,
   PERIOD_TYPES,
+  SEXES,
 } from '../domain/collections.ts';
 
 // ------------------------------------------------------------------------------------------------ shared
@@ -26,8 +29,6 @@ const ChangeVersion = Type.String({
   examples: ['00000000000000000A3F'],
 });
 const Text = (description: string) => Type.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH, description });
-const NullableText = (description: string) =>
-  Type.Union([Type.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH }), Type.Null()], { description });
 const Minutes = (description: string) => Type.Integer({ minimum: 0, maximum: MINUTES_PER_DAY, description });
 
 const ReferenceMapOut = Type.Record(Type.String(), Type.String(), {
@@ -58,34 +59,99 @@ export const BadRequest = Type.Union([ErrorBody, ValidationErrors]);
 const LinkOut = Type.Object({ id: Id, externalReferences: Type.Optional(ReferenceMapOut) });
 const NullableLinkOut = Type.Union([LinkOut, Type.Null()]);
 
+const NullableString = Type.Union([Type.String(), Type.Null()]);
+const NullableDateOut = Type.Union([Type.String({ format: 'date' }), Type.Null()]);
+const NullableNumberOut = Type.Union([Type.Number(), Type.Null()]);
+const NullableEnumOut = (values: readonly string[]) => Type.Union([Type.Enum([...values]), Type.Null()]);
+const IdLinkOut = Type.Union([Type.Object({ id: Id }), Type.Null()], {
+  description: 'A link to an object Timehook does not hold, or null.',
+});
+
 export const PersonOut = Type.Object(
   {
     changeVersion: ChangeVersion,
     id: Id,
     externalReferences: Type.Optional(ReferenceMapOut),
-    displayName: Type.String(),
-    badgeNumber: Type.Union([Type.String(), Type.Null()]),
-    employeeNumber: Type.Union([Type.String(), Type.Null()]),
+    periodClosingDate: NullableDateOut,
+    hourlyRateCurrencyDefinition: IdLinkOut,
+    advanceCurrencyDefinition: IdLinkOut,
+    lastName: NullableString,
+    firstName: NullableString,
+    initials: NullableString,
+    telephone: NullableString,
+    mobile: NullableString,
+    email: NullableString,
+    address: NullableString,
+    postalCode: NullableString,
+    town: NullableString,
+    countryISOCode: NullableString,
+    nationalityISOCode: NullableString,
+    sex: NullableEnumOut(SEXES),
+    maritalStatus: NullableEnumOut(MARITAL_STATUSES),
+    birthDate: NullableDateOut,
+    placeOfBirth: NullableString,
+    drivingLicense: NullableString,
+    registerNumber: NullableString,
+    passportNumber: NullableString,
+    socialSecurityNumber: NullableString,
+    bankAccount: NullableString,
+    inServiceDate: NullableDateOut,
+    outOfServiceDate: Type.Union([Type.String({ format: 'date' }), Type.Null()], {
+      description: 'null: in service to infinity.',
+    }),
+    wtdStartDate: NullableDateOut,
+    employeeNumber: NullableString,
+    payGroup: NullableString,
+    hourlyRate: NullableNumberOut,
+    maxAdvance: NullableNumberOut,
+    terminalGroup: IdLinkOut,
+    badgeNumber: NullableString,
+    pinCode: NullableString,
   },
-  { description: 'A person.' },
+  { description: "A person: upstream's fields in upstream's order, null where the writer gave none." },
 );
 
 const NameOut = Type.Object({
   default: Type.String(),
   translations: Type.Record(Type.String(), Type.String(), { description: 'language → name' }),
 });
+const NullableNameOut = Type.Union([NameOut, Type.Null()]);
 
-export const DefinitionOut = Type.Object(
+export const AbsenceDefinitionOut = Type.Object(
   {
     changeVersion: ChangeVersion,
     id: Id,
     externalReferences: Type.Optional(ReferenceMapOut),
     name: NameOut,
     code: Type.String(),
+    friendlyName: NullableNameOut,
+    friendlyCode: NullableNameOut,
+    allowedDurations: Type.Array(Type.Enum([...ALLOWED_DURATIONS])),
+    isEnabled: Type.Boolean(),
+    isReasonForClocking: Type.Boolean(),
+    absenceGroup: IdLinkOut,
+  },
+  { description: 'An absence definition.' },
+);
+
+export const ShiftDefinitionOut = Type.Object(
+  {
+    changeVersion: ChangeVersion,
+    id: Id,
+    externalReferences: Type.Optional(ReferenceMapOut),
+    name: NameOut,
+    code: Type.String(),
+    friendlyName: NullableNameOut,
     isEnabled: Type.Boolean(),
   },
-  { description: 'An absence or shift definition.' },
+  { description: 'A shift definition.' },
 );
+
+/** The response schema of each definition collection. */
+export const DefinitionOut = {
+  'absence-definitions': AbsenceDefinitionOut,
+  'shift-definitions': ShiftDefinitionOut,
+} as const;
 
 export const AbsenceOut = Type.Object(
   {
@@ -189,37 +255,117 @@ const CustomReferencesIn = Type.Record(
   },
 );
 
+// Nullable body fields as one type list (not anyOf), so that a wrong value yields one clear validation error.
+const orNull = <T extends TSchema>(schema: T, type: string, description?: string) =>
+  Type.Unsafe<Static<T> | null>({ ...schema, type: [type, 'null'], ...(description ? { description } : {}) });
+const TextIn = (description?: string) =>
+  Type.Optional(orNull(Type.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH }), 'string', description));
+const DateIn = (description = 'A calendar date YYYY-MM-DD.') =>
+  Type.Optional(orNull(Type.String({ format: 'date' }), 'string', description));
+const AmountIn = Type.Optional(orNull(Type.Number({ minimum: 0 }), 'number', 'A number, 0 or more.'));
+const EnumIn = (values: readonly string[]) =>
+  Type.Optional(Type.Unsafe<string | null>({ type: ['string', 'null'], enum: [...values, null] }));
+const IdLinkIn = Type.Optional(
+  orNull(
+    Type.Object({ id: Id }, { additionalProperties: false }),
+    'object',
+    'A link {"id": n}; not checked for existence (Timehook does not hold these objects).',
+  ),
+);
+
 export const PersonIn = Type.Object(
   {
     id: Type.Optional(Id),
-    displayName: Text('Non-empty display name.'),
-    badgeNumber: Type.Optional(NullableText('Also the predefined reference @badge-number.')),
-    employeeNumber: Type.Optional(NullableText('Also the predefined reference @employee-number.')),
+    periodClosingDate: DateIn(),
+    hourlyRateCurrencyDefinition: IdLinkIn,
+    advanceCurrencyDefinition: IdLinkIn,
+    lastName: TextIn(),
+    firstName: TextIn(),
+    initials: TextIn(),
+    telephone: TextIn(),
+    mobile: TextIn(),
+    email: TextIn('One @ with text on both sides and no white space.'),
+    address: TextIn(),
+    postalCode: TextIn(),
+    town: TextIn(),
+    countryISOCode: TextIn(),
+    nationalityISOCode: TextIn(),
+    sex: EnumIn(SEXES),
+    maritalStatus: EnumIn(MARITAL_STATUSES),
+    birthDate: DateIn(),
+    placeOfBirth: TextIn(),
+    drivingLicense: TextIn(),
+    registerNumber: TextIn(),
+    passportNumber: TextIn(),
+    socialSecurityNumber: TextIn(),
+    bankAccount: TextIn(),
+    inServiceDate: DateIn(),
+    outOfServiceDate: DateIn('A calendar date, not before inServiceDate; null: to infinity.'),
+    wtdStartDate: DateIn(),
+    employeeNumber: TextIn('Also the predefined reference @employee-number.'),
+    payGroup: TextIn(),
+    hourlyRate: AmountIn,
+    maxAdvance: AmountIn,
+    terminalGroup: IdLinkIn,
+    badgeNumber: TextIn('Also the predefined reference @badge-number.'),
+    pinCode: TextIn(),
     externalReferences: Type.Optional(CustomReferencesIn),
+  },
+  {
+    additionalProperties: false,
+    description: 'A person; every field but id optional (omitted or null = null).',
+  },
+);
+
+const NameIn = (max: number) =>
+  Type.Object(
+    {
+      default: Type.String({ minLength: 1, maxLength: max }),
+      translations: Type.Optional(
+        Type.Record(Type.String(), Type.String({ minLength: 1, maxLength: max }), {
+          description: 'language tag → name; omitted = {}.',
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  );
+const NullableNameIn = (max: number, description: string) =>
+  Type.Optional(orNull(NameIn(max), 'object', description));
+
+const definitionInProperties = {
+  id: Type.Optional(Id),
+  name: NameIn(MAX_NAME_LENGTH),
+  code: Text('Also the predefined reference @absence-code / @shift-code.'),
+  friendlyName: NullableNameIn(MAX_NAME_LENGTH, 'Omitted or null = null.'),
+  isEnabled: Type.Boolean(),
+  externalReferences: Type.Optional(CustomReferencesIn),
+};
+
+export const AbsenceDefinitionIn = Type.Object(
+  {
+    ...definitionInProperties,
+    friendlyCode: NullableNameIn(MAX_TEXT_LENGTH, 'Omitted or null = null.'),
+    allowedDurations: Type.Optional(
+      // Repeats are left to the domain, whose message names the repeated item.
+      Type.Array(Type.Enum([...ALLOWED_DURATIONS]), {
+        maxItems: ALLOWED_DURATIONS.length,
+        description:
+          'Each at most once; omitted = []. Returned in the order Unknown, FullDay, HalfDay, Interval, Duration.',
+      }),
+    ),
+    isReasonForClocking: Type.Optional(Type.Boolean({ description: 'Omitted = false.' })),
+    absenceGroup: IdLinkIn,
   },
   { additionalProperties: false },
 );
 
-export const DefinitionIn = Type.Object(
-  {
-    id: Type.Optional(Id),
-    name: Type.Object(
-      {
-        default: Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH }),
-        translations: Type.Optional(
-          Type.Record(Type.String(), Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH }), {
-            description: 'language tag → name; omitted = {}.',
-          }),
-        ),
-      },
-      { additionalProperties: false },
-    ),
-    code: Text('Also the predefined reference @absence-code / @shift-code.'),
-    isEnabled: Type.Boolean(),
-    externalReferences: Type.Optional(CustomReferencesIn),
-  },
-  { additionalProperties: false },
-);
+export const ShiftDefinitionIn = Type.Object(definitionInProperties, { additionalProperties: false });
+
+/** The body schema of each definition collection. */
+export const DefinitionIn = {
+  'absence-definitions': AbsenceDefinitionIn,
+  'shift-definitions': ShiftDefinitionIn,
+} as const;
 
 const absenceInProperties = {
   person: LinkIn,
@@ -283,38 +429,47 @@ const ExternalReferencesQuery = Type.String({
 const DeltaFlag = Type.Enum(['', 'true'], { description: 'Present (bare `&delta`): start a delta.' });
 const ContinuationToken = Type.String({ description: 'From nextLink; opaque.' });
 
+// Unknown query parameters are accepted and ignored, as upstream's framework does (README: Errors).
 export const AbsenceListQuery = Type.Object(
   {
     filter: Type.Optional(
       Type.String({
         description:
-          "date ge 'YYYY-MM-DD' [and date le 'YYYY-MM-DD'] [and person in (1,2)]; date ge is required, at most 366 days.",
+          "Upstream's grammar on date (ge, le, eq; and) and person (eq, in; or), e.g. date ge '2026-01-01' and " +
+          "date le '2026-03-31' and (person eq 1 or person in (2, 3)). date ge is required; at most 366 days.",
       }),
     ),
     externalReferences: Type.Optional(ExternalReferencesQuery),
     delta: Type.Optional(DeltaFlag),
     continuationToken: Type.Optional(ContinuationToken),
   },
-  { additionalProperties: false },
+  { additionalProperties: true },
 );
 
 export const ResourceListQuery = Type.Object(
   {
+    filter: Type.Optional(
+      Type.String({
+        description:
+          "People only: id, employeeNumber and badgeNumber (eq, in; or), joined by and, e.g. employeeNumber in ('E042', 'E043'). " +
+          'Definitions take no filter (400), as upstream.',
+      }),
+    ),
     externalReferences: Type.Optional(ExternalReferencesQuery),
     delta: Type.Optional(DeltaFlag),
     continuationToken: Type.Optional(ContinuationToken),
   },
-  { additionalProperties: false },
+  { additionalProperties: true },
 );
 
 export const ItemQuery = Type.Object(
   { externalReferences: Type.Optional(ExternalReferencesQuery) },
-  { additionalProperties: false },
+  { additionalProperties: true },
 );
 
 export const DeltaQuery = Type.Object(
   { deltaToken: Type.Optional(Type.String({ description: 'From deltaLink; opaque.' })) },
-  { additionalProperties: false },
+  { additionalProperties: true },
 );
 
 export const ReadParams = Type.Object({

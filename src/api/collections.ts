@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { filterKey, parseAbsenceFilter, type AbsenceFilter } from '../domain/absence-filter.ts';
+import { parsePeopleFilter, peopleFilterKey, type PeopleFilter } from '../domain/people-filter.ts';
 import {
   RESOURCE_COLLECTIONS,
   validateAbsence,
@@ -119,6 +120,47 @@ async function resolveReadId(
   return Number(raw);
 }
 
+/**
+ * The list filter of a collection (SPEC §1.4): required for absences (with &delta, upstream's delta rules
+ * apply), optional for people, refused for definitions (upstream has none). 400 InvalidFilter with reasons.
+ */
+function parseListFilter(
+  ctx: ApiContext,
+  collection: CollectionName,
+  query: ListQuery,
+  delta: boolean,
+): { absences: AbsenceFilter | null; people: PeopleFilter | null } {
+  const text = query.filter;
+  const invalid = (message: string, reasons: string[]) => new AppError('InvalidFilter', message, reasons);
+  if (collection === 'absences') {
+    // The earliest start of a delta is checked when the load starts, not again on its later pages.
+    const today = query.continuationToken === undefined ? ctx.now().toISOString().slice(0, 10) : undefined;
+    const parsed = parseAbsenceFilter(text ?? '', { delta, today });
+    if (!parsed.ok) {
+      throw invalid(
+        text === undefined
+          ? "The absences list needs a filter, e.g. filter=date ge '2026-01-01' and date le '2026-03-31'."
+          : 'The filter is not valid.',
+        parsed.reasons,
+      );
+    }
+    return { absences: parsed.value, people: null };
+  }
+  if (text === undefined) return { absences: null, people: null };
+  if (collection !== 'people') {
+    const reason = `The ${collection} list takes no filter (as upstream); it returns every ${SINGULAR[collection].toLowerCase()}.`;
+    throw invalid(reason, [reason]);
+  }
+  if (delta) {
+    const reason =
+      'The people delta takes no filter; start it without one and filter the changes on your side.';
+    throw invalid(reason, [reason]);
+  }
+  const parsed = parsePeopleFilter(text);
+  if (!parsed.ok) throw invalid('The filter is not valid.', parsed.reasons);
+  return { absences: null, people: parsed.value };
+}
+
 interface ListQuery {
   filter?: string;
   externalReferences?: string;
@@ -145,25 +187,12 @@ async function listPage(
 ): Promise<ListResponse> {
   const { tenant } = principalOf(request);
   const selection = parseSelection(query.externalReferences, collection);
-  let filter: AbsenceFilter | null = null;
-  if (collection === 'absences') {
-    const parsed = parseAbsenceFilter(query.filter ?? '');
-    if (!parsed.ok) {
-      throw new AppError(
-        'InvalidFilter',
-        query.filter === undefined
-          ? "The absences list needs a filter, e.g. filter=date ge '2026-01-01' and date le '2026-03-31'."
-          : 'The filter is not valid.',
-        parsed.reasons,
-      );
-    }
-    filter = parsed.value;
-  }
   const delta = query.delta !== undefined;
+  const { absences: filter, people: peopleFilter } = parseListFilter(ctx, collection, query, delta);
   const binding = bindingOf({
     tenant,
     collection,
-    filter: filter ? filterKey(filter) : '',
+    filter: filter ? filterKey(filter) : peopleFilter ? peopleFilterKey(peopleFilter) : '',
     references: selection ? JSON.stringify(selection) : '',
     delta,
   });
@@ -198,7 +227,14 @@ async function listPage(
   } else {
     if (Array.isArray(after))
       throw new AppError('InvalidContinuationToken', 'The continuationToken is not valid.');
-    rows = await listResources(ctx.db, tenant, collection as ResourceCollection, after ?? 0, pageSize + 1);
+    rows = await listResources(
+      ctx.db,
+      tenant,
+      collection as ResourceCollection,
+      after ?? 0,
+      pageSize + 1,
+      peopleFilter,
+    );
   }
   const more = rows.length > pageSize;
   const page = more ? rows.slice(0, pageSize) : rows;
@@ -391,8 +427,8 @@ export function collectionRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
     for (const collection of RESOURCE_COLLECTIONS) {
       const read = { scopes: [scopeFor(collection, 'read')] };
       const write = { scopes: [scopeFor(collection, 'write')] };
-      const Out = collection === 'people' ? PersonOut : DefinitionOut;
-      const In = collection === 'people' ? PersonIn : DefinitionIn;
+      const Out = collection === 'people' ? PersonOut : DefinitionOut[collection];
+      const In = collection === 'people' ? PersonIn : DefinitionIn[collection];
       const noun = SINGULAR[collection].toLowerCase();
 
       app.get(

@@ -48,10 +48,13 @@ export function connectorPlugin(ctx: ApiContext): FastifyPluginAsync {
   const clientStatus = new ClientStatusCache(ctx);
   return async (app) => {
     app.addHook('onRequest', async (request: FastifyRequest, _reply: FastifyReply) => {
+      // Kept strict although some upstream examples omit the header: its general specs say every request
+      // MUST send one, so a client that passes here also passes there.
       if (!request.headers['user-agent']) {
         throw new AppError(
           'UserAgentRequired',
-          'A User-Agent header is required on every request, for example "PayrollSync/1.0 (Acme Corp)".',
+          'A User-Agent header MUST be sent on every request, as the Protime API requires; use the recommended ' +
+            'form "ServiceName/Version (Company Name)", for example "PayrollSync/1.0 (Acme Corp)".',
         );
       }
       const header = request.headers.authorization;

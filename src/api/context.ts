@@ -39,7 +39,29 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal;
 }
 
-/** The public origin for links and the token issuer: PUBLIC_BASE_URL, else the request's own. */
-export function publicOrigin(config: Config, request: FastifyRequest): string {
-  return config.publicBaseUrl ?? `${request.protocol}://${request.host}`;
+/** The stand-in for a wildcard listen address: the loopback address of the same family. */
+const WILDCARD_STAND_INS: Record<string, string> = { '0.0.0.0': '127.0.0.1', '::': '::1' };
+
+/**
+ * The origin of the token issuer and of the discovery document's URLs (SPEC §1.1). Never the bare Host header,
+ * so a request cannot make Timehook publish another host's token endpoint. In order:
+ * - `authentication.<TIMEHOOK_BASE_DOMAIN>` when the request came to exactly that host, the scheme being
+ *   PUBLIC_BASE_URL's (http when it is unset): a host the configuration vouches for, as upstream's issuer;
+ * - PUBLIC_BASE_URL;
+ * - the address the server listens on, `http://<HOST>:<bound port>` (127.0.0.1 or [::1] for a wildcard HOST;
+ *   the configured PORT until the server listens, as under inject).
+ */
+export function issuerOrigin(config: Config, request: FastifyRequest): string {
+  if (config.baseDomain !== undefined) {
+    const authenticationHost = `authentication.${config.baseDomain}`;
+    if (request.host.toLowerCase() === authenticationHost) {
+      const scheme = config.publicBaseUrl ? new URL(config.publicBaseUrl).protocol : 'http:';
+      return `${scheme}//${authenticationHost}`;
+    }
+  }
+  if (config.publicBaseUrl !== undefined) return config.publicBaseUrl;
+  const bound = request.server.server.address();
+  const port = bound !== null && typeof bound === 'object' ? bound.port : config.port;
+  const host = WILDCARD_STAND_INS[config.host] ?? config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

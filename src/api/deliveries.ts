@@ -84,6 +84,7 @@ const DeliveryParams = Type.Object({
   ...WebhookIdParams.properties,
   deliveryId: Type.String({ description: 'The delivery id.' }),
 });
+// Unknown parameters are ignored (route-schemas.ts); nextLink carries only filter and continuationToken.
 const ListQuery = Type.Object(
   {
     filter: Type.Optional(
@@ -93,7 +94,7 @@ const ListQuery = Type.Object(
     ),
     continuationToken: Type.Optional(Type.String({ description: 'From nextLink; opaque.' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: true },
 );
 
 function renderDelivery(d: DeliveryRecord): Static<typeof Delivery> {

@@ -86,6 +86,17 @@ export function errorHandler(
   if (fe.validation) {
     const issues = fe.validation;
     if (fe.validationContext === 'body') {
+      // No body at all, or an empty one with a JSON content type (app.ts parses that as none).
+      if (request.body === undefined) {
+        return reply.code(400).send({
+          validationErrors: [
+            {
+              property: '',
+              message: 'The body is required; send a JSON object with Content-Type: application/json.',
+            },
+          ],
+        });
+      }
       return reply.code(400).send({
         validationErrors: issues.map((i) => ({ property: propertyOf(i), message: messageOf(i) })),
       });
@@ -98,7 +109,6 @@ export function errorHandler(
   }
   switch (fe.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return reply
         .code(400)
         .send({ validationErrors: [{ property: '', message: `The body is not valid JSON: ${fe.message}` }] });

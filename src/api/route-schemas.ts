@@ -1,6 +1,7 @@
 // TypeBox pieces shared by the webhook routes and the delivery log routes: the error responses, the empty
 // query string and the webhook id in the path. Schemas only; the collections API has its own in
-// collection-schemas.ts.
+// collection-schemas.ts. Query schemas stay open (additionalProperties: true): an unknown query parameter is
+// ignored, as upstream's ASP.NET does, while the known ones keep their validation.
 
 import { Type } from 'typebox';
 
@@ -28,7 +29,7 @@ export const BadRequest = Type.Union([ErrorBody, ValidationErrors], {
   description: 'The request is invalid: an error, or validationErrors for the body.',
 });
 
-/** A query string that must be empty: an unknown parameter is 400. */
-export const NoQuery = Type.Object({}, { additionalProperties: false });
+/** A route without query parameters of its own: any parameter sent (`$top`, a cache-buster `_`) is ignored. */
+export const NoQuery = Type.Object({}, { additionalProperties: true });
 
 export const WebhookIdParams = Type.Object({ id: Type.String({ description: 'The webhook id (a UUID).' }) });

@@ -197,7 +197,7 @@ export async function demoCommand(args: string[]): Promise<number> {
       secretHash: await hashSecret(clientSecret),
       scopes: [...ALL_SCOPES],
     });
-    const tokenRes = await fetch(`${base}${PREFIX}/tenants/${TENANT}/connect/token`, {
+    const tokenRes = await fetch(`${base}/tenants/${TENANT}/connect/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({
@@ -211,7 +211,8 @@ export async function demoCommand(args: string[]): Promise<number> {
     // Sample data: people and the definitions absences refer to.
     for (let id = 1; id <= PEOPLE; id++) {
       await api(base, token, 'PUT', `/people/${id}`, {
-        displayName: `Person ${id}`,
+        firstName: 'Demo',
+        lastName: `Person ${id}`,
         badgeNumber: null,
         employeeNumber: `E${String(id).padStart(3, '0')}`,
       });

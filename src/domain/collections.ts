@@ -1,6 +1,6 @@
 // The four collections of SPEC §1.4: their canonical objects (key order as the spec shows them, every field
-// present, null for an absent optional link), the full validation of ingest input, and the predefined
-// external references derived from fields. Pure; no I/O.
+// present, null for an absent optional link or a person field not given), the full validation of ingest
+// input, and the predefined external references derived from fields. Pure; no I/O.
 
 import { formatChangeVersion } from './change-version.ts';
 import { PREDEFINED_REFERENCES, referenceNameProblem } from './external-references.ts';
@@ -25,11 +25,26 @@ export const APPROVAL_LEVELS = [
   'NotApprovedByCalculations',
 ] as const;
 export const PERIOD_TYPES = ['Unknown', 'Day', 'Week', 'PayPeriod'] as const;
+export const SEXES = ['Unknown', 'Female', 'Male', 'Other'] as const;
+export const MARITAL_STATUSES = [
+  'Unknown',
+  'Single',
+  'Married',
+  'Widow',
+  'Widower',
+  'Divorced',
+  'LivingTogether',
+] as const;
+/** In this order in a canonical absence definition's allowedDurations. */
+export const ALLOWED_DURATIONS = ['Unknown', 'FullDay', 'HalfDay', 'Interval', 'Duration'] as const;
 
 export type DayPart = (typeof DAY_PARTS)[number];
 export type AbsenceStatus = (typeof ABSENCE_STATUSES)[number];
 export type ApprovalLevel = (typeof APPROVAL_LEVELS)[number];
 export type PeriodType = (typeof PERIOD_TYPES)[number];
+export type Sex = (typeof SEXES)[number];
+export type MaritalStatus = (typeof MARITAL_STATUSES)[number];
+export type AllowedDuration = (typeof ALLOWED_DURATIONS)[number];
 
 /** The collections ingested as plain resources (people and definitions); absences have their own table. */
 export const RESOURCE_COLLECTIONS = ['people', 'absence-definitions', 'shift-definitions'] as const;
@@ -58,11 +73,46 @@ export interface IdLink {
   id: number;
 }
 
+/**
+ * A person with upstream's fields in upstream's order ([PPL-L], as far as the docs show them); null where the
+ * writer gave nothing. Dates are YYYY-MM-DD; the links point to objects Timehook does not hold.
+ */
 export interface PersonBody {
   id: number;
-  displayName: string;
-  badgeNumber: string | null;
+  periodClosingDate: string | null;
+  hourlyRateCurrencyDefinition: IdLink | null;
+  advanceCurrencyDefinition: IdLink | null;
+  lastName: string | null;
+  firstName: string | null;
+  initials: string | null;
+  telephone: string | null;
+  mobile: string | null;
+  email: string | null;
+  address: string | null;
+  postalCode: string | null;
+  town: string | null;
+  countryISOCode: string | null;
+  nationalityISOCode: string | null;
+  sex: Sex | null;
+  maritalStatus: MaritalStatus | null;
+  birthDate: string | null;
+  placeOfBirth: string | null;
+  drivingLicense: string | null;
+  registerNumber: string | null;
+  passportNumber: string | null;
+  socialSecurityNumber: string | null;
+  bankAccount: string | null;
+  inServiceDate: string | null;
+  /** null: in service to infinity. */
+  outOfServiceDate: string | null;
+  wtdStartDate: string | null;
   employeeNumber: string | null;
+  payGroup: string | null;
+  hourlyRate: number | null;
+  maxAdvance: number | null;
+  terminalGroup: IdLink | null;
+  badgeNumber: string | null;
+  pinCode: string | null;
 }
 
 export interface LocalizedName {
@@ -70,10 +120,26 @@ export interface LocalizedName {
   translations: Record<string, string>;
 }
 
-export interface DefinitionBody {
+/** An absence definition with upstream's fields in upstream's order [ADEF]. */
+export interface AbsenceDefinitionBody {
   id: number;
   name: LocalizedName;
   code: string;
+  friendlyName: LocalizedName | null;
+  friendlyCode: LocalizedName | null;
+  /** Each value at most once, in ALLOWED_DURATIONS order. */
+  allowedDurations: AllowedDuration[];
+  isEnabled: boolean;
+  isReasonForClocking: boolean;
+  absenceGroup: IdLink | null;
+}
+
+/** A shift definition with upstream's fields in upstream's order [SD]. */
+export interface ShiftDefinitionBody {
+  id: number;
+  name: LocalizedName;
+  code: string;
+  friendlyName: LocalizedName | null;
   isEnabled: boolean;
 }
 
@@ -95,8 +161,19 @@ export interface AbsenceBody {
   periodType: PeriodType;
 }
 
-export type ResourceBody = PersonBody | DefinitionBody;
+export type ResourceBody = PersonBody | AbsenceDefinitionBody | ShiftDefinitionBody;
 export type Versioned<T> = { changeVersion: string } & T;
+
+/**
+ * What the canonical functions accept: the fields every stored version of the object had, and any of the
+ * others (a body stored before a field existed lacks it, and reads as null or the field's default).
+ */
+export type PersonInput = Pick<PersonBody, 'id'> & Partial<PersonBody>;
+type DefinitionCore = 'id' | 'name' | 'code' | 'isEnabled';
+export type AbsenceDefinitionInput = Pick<AbsenceDefinitionBody, DefinitionCore> &
+  Partial<AbsenceDefinitionBody>;
+export type ShiftDefinitionInput = Pick<ShiftDefinitionBody, DefinitionCore> & Partial<ShiftDefinitionBody>;
+export type ResourceInput = PersonInput | AbsenceDefinitionInput | ShiftDefinitionInput;
 
 const sortedMap = (map: Record<string, string>): Record<string, string> =>
   Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -104,22 +181,79 @@ const sortedMap = (map: Record<string, string>): Record<string, string> =>
 const idLink = (link: IdLink): IdLink => ({ id: link.id });
 const optionalIdLink = (link: IdLink | null | undefined): IdLink | null => (link ? idLink(link) : null);
 
-/** A person with its keys in spec order. */
-export function canonicalPerson(p: PersonBody): PersonBody {
+const localizedName = (n: LocalizedName): LocalizedName => ({
+  default: n.default,
+  translations: sortedMap(n.translations ?? {}),
+});
+const optionalLocalizedName = (n: LocalizedName | null | undefined): LocalizedName | null =>
+  n ? localizedName(n) : null;
+
+/** A person with its keys in upstream order and null for each field not given (displayName, if stored, dropped). */
+export function canonicalPerson(p: PersonInput): PersonBody {
   return {
     id: p.id,
-    displayName: p.displayName,
-    badgeNumber: p.badgeNumber ?? null,
+    periodClosingDate: p.periodClosingDate ?? null,
+    hourlyRateCurrencyDefinition: optionalIdLink(p.hourlyRateCurrencyDefinition),
+    advanceCurrencyDefinition: optionalIdLink(p.advanceCurrencyDefinition),
+    lastName: p.lastName ?? null,
+    firstName: p.firstName ?? null,
+    initials: p.initials ?? null,
+    telephone: p.telephone ?? null,
+    mobile: p.mobile ?? null,
+    email: p.email ?? null,
+    address: p.address ?? null,
+    postalCode: p.postalCode ?? null,
+    town: p.town ?? null,
+    countryISOCode: p.countryISOCode ?? null,
+    nationalityISOCode: p.nationalityISOCode ?? null,
+    sex: p.sex ?? null,
+    maritalStatus: p.maritalStatus ?? null,
+    birthDate: p.birthDate ?? null,
+    placeOfBirth: p.placeOfBirth ?? null,
+    drivingLicense: p.drivingLicense ?? null,
+    registerNumber: p.registerNumber ?? null,
+    passportNumber: p.passportNumber ?? null,
+    socialSecurityNumber: p.socialSecurityNumber ?? null,
+    bankAccount: p.bankAccount ?? null,
+    inServiceDate: p.inServiceDate ?? null,
+    outOfServiceDate: p.outOfServiceDate ?? null,
+    wtdStartDate: p.wtdStartDate ?? null,
     employeeNumber: p.employeeNumber ?? null,
+    payGroup: p.payGroup ?? null,
+    hourlyRate: p.hourlyRate ?? null,
+    maxAdvance: p.maxAdvance ?? null,
+    terminalGroup: optionalIdLink(p.terminalGroup),
+    badgeNumber: p.badgeNumber ?? null,
+    pinCode: p.pinCode ?? null,
   };
 }
 
-/** An absence or shift definition with its keys in spec order (translations sorted by language). */
-export function canonicalDefinition(d: DefinitionBody): DefinitionBody {
+/**
+ * An absence definition with its keys in upstream order, translations sorted by language, allowedDurations
+ * in ALLOWED_DURATIONS order (so the same set compares equal) and the defaults for fields not given.
+ */
+export function canonicalAbsenceDefinition(d: AbsenceDefinitionInput): AbsenceDefinitionBody {
+  const durations = d.allowedDurations ?? [];
   return {
     id: d.id,
-    name: { default: d.name.default, translations: sortedMap(d.name.translations ?? {}) },
+    name: localizedName(d.name),
     code: d.code,
+    friendlyName: optionalLocalizedName(d.friendlyName),
+    friendlyCode: optionalLocalizedName(d.friendlyCode),
+    allowedDurations: ALLOWED_DURATIONS.filter((value) => durations.includes(value)),
+    isEnabled: d.isEnabled,
+    isReasonForClocking: d.isReasonForClocking ?? false,
+    absenceGroup: optionalIdLink(d.absenceGroup),
+  };
+}
+
+/** A shift definition with its keys in upstream order and translations sorted by language. */
+export function canonicalShiftDefinition(d: ShiftDefinitionInput): ShiftDefinitionBody {
+  return {
+    id: d.id,
+    name: localizedName(d.name),
+    code: d.code,
+    friendlyName: optionalLocalizedName(d.friendlyName),
     isEnabled: d.isEnabled,
   };
 }
@@ -145,10 +279,15 @@ export function canonicalAbsence(a: AbsenceBody): AbsenceBody {
   };
 }
 
-export function canonicalResource(collection: ResourceCollection, body: ResourceBody): ResourceBody {
-  return collection === 'people'
-    ? canonicalPerson(body as PersonBody)
-    : canonicalDefinition(body as DefinitionBody);
+export function canonicalResource(collection: ResourceCollection, body: ResourceInput): ResourceBody {
+  switch (collection) {
+    case 'people':
+      return canonicalPerson(body);
+    case 'absence-definitions':
+      return canonicalAbsenceDefinition(body as AbsenceDefinitionInput);
+    case 'shift-definitions':
+      return canonicalShiftDefinition(body as ShiftDefinitionInput);
+  }
 }
 
 /** The object as the API shows it: changeVersion first, then the canonical body. */
@@ -236,6 +375,10 @@ export function isCalendarDate(value: unknown): boolean {
 }
 
 const LINK_KEYS = new Set(['id', 'externalReferences']);
+const ID_LINK_KEYS = new Set(['id']);
+const NAME_KEYS = new Set(['default', 'translations']);
+/** A light sanity check, not RFC 5322: one @ with text on both sides and no white space. */
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
 class Checker {
   readonly issues: FieldIssue[] = [];
@@ -317,6 +460,92 @@ class Checker {
     if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
     this.add(property, value === undefined ? 'is required' : `must be one of ${allowed.join(', ')}`);
     return undefined;
+  }
+
+  optionalOneOf<T extends string>(
+    value: unknown,
+    property: string,
+    allowed: readonly T[],
+  ): T | null | undefined {
+    if (value === undefined || value === null) return null;
+    return this.oneOf(value, property, allowed);
+  }
+
+  optionalDate(value: unknown, property: string): string | null | undefined {
+    if (value === undefined || value === null) return null;
+    if (isCalendarDate(value)) return value as string;
+    this.add(property, 'must be a calendar date YYYY-MM-DD');
+    return undefined;
+  }
+
+  /** A money amount or limit: a finite number, 0 or more. */
+  optionalAmount(value: unknown, property: string): number | null | undefined {
+    if (value === undefined || value === null) return null;
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
+    this.add(property, 'must be a number of at least 0');
+    return undefined;
+  }
+
+  /** A plain `{"id": n}` link to an object Timehook does not hold (never checked for existence), or null. */
+  optionalIdLink(value: unknown, property: string): IdLink | null | undefined {
+    if (value === undefined || value === null) return null;
+    const obj = this.record(value, property);
+    if (!obj) return undefined;
+    this.known(obj, property, ID_LINK_KEYS);
+    const id = this.id(obj.id, `${property}.id`);
+    return id === undefined ? undefined : { id };
+  }
+
+  /** `{default, translations?}`: default required, translations keyed by language tag (omitted = {}). */
+  localizedName(value: unknown, property: string, max: number): LocalizedName | undefined {
+    if (value === undefined) {
+      this.add(property, 'is required');
+      return undefined;
+    }
+    const name = this.record(value, property);
+    if (!name) return undefined;
+    this.known(name, property, NAME_KEYS);
+    const defaultName = this.text(name.default, `${property}.default`, max);
+    const translations: Record<string, string> = {};
+    if (name.translations !== undefined) {
+      const map = this.record(name.translations, `${property}.translations`);
+      if (map) {
+        const entries = Object.entries(map);
+        if (entries.length > MAX_TRANSLATIONS)
+          this.add(`${property}.translations`, `must hold at most ${MAX_TRANSLATIONS} languages`);
+        for (const [language, text] of entries) {
+          if (!LANGUAGE_TAG.test(language)) {
+            this.add(`${property}.translations.${language}`, 'is not a language tag such as nl, fr or en-GB');
+            continue;
+          }
+          const translation = this.text(text, `${property}.translations.${language}`, max);
+          if (translation !== undefined) translations[language] = translation;
+        }
+      }
+    }
+    return defaultName === undefined ? undefined : { default: defaultName, translations };
+  }
+
+  optionalLocalizedName(value: unknown, property: string, max: number): LocalizedName | null | undefined {
+    if (value === undefined || value === null) return null;
+    return this.localizedName(value, property, max);
+  }
+
+  /** allowedDurations: an array of distinct ALLOWED_DURATIONS values; omitted = []. */
+  durations(value: unknown, property: string): AllowedDuration[] | undefined {
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+      this.add(property, `must be an array of ${ALLOWED_DURATIONS.join(', ')}`);
+      return undefined;
+    }
+    const seen = new Set<AllowedDuration>();
+    value.forEach((item, i) => {
+      const duration = this.oneOf(item, `${property}.${i}`, ALLOWED_DURATIONS);
+      if (duration === undefined) return;
+      if (seen.has(duration)) this.add(`${property}.${i}`, `repeats ${duration}; name each duration once`);
+      seen.add(duration);
+    });
+    return [...seen];
   }
 
   /** Custom references of a person or definition: names of the custom form, non-empty string values. */
@@ -404,9 +633,6 @@ class Checker {
 const done = <T>(c: Checker, value: T): Validated<T> =>
   c.issues.length > 0 ? { ok: false, issues: c.issues } : { ok: true, value };
 
-const PERSON_KEYS = new Set(['id', 'displayName', 'badgeNumber', 'employeeNumber', 'externalReferences']);
-const DEFINITION_KEYS = new Set(['id', 'name', 'code', 'isEnabled', 'externalReferences']);
-const NAME_KEYS = new Set(['default', 'translations']);
 const REQUEST_KEYS = new Set(['id']);
 const BATCH_KEYS = new Set(['upsert', 'delete']);
 const ABSENCE_KEYS = new Set([
@@ -427,9 +653,109 @@ const ABSENCE_KEYS = new Set([
   'periodType',
 ]);
 
+// The known keys of each body: the canonical object's (derived, so the two cannot drift apart) and the custom
+// references.
+const EMPTY_NAME: LocalizedName = { default: '', translations: {} };
+const EMPTY_DEFINITION = { id: 1, name: EMPTY_NAME, code: '', isEnabled: false };
+const RESOURCE_KEYS: Record<ResourceCollection, ReadonlySet<string>> = {
+  people: new Set([...Object.keys(canonicalPerson({ id: 1 })), 'externalReferences']),
+  'absence-definitions': new Set([
+    ...Object.keys(canonicalAbsenceDefinition(EMPTY_DEFINITION)),
+    'externalReferences',
+  ]),
+  'shift-definitions': new Set([
+    ...Object.keys(canonicalShiftDefinition(EMPTY_DEFINITION)),
+    'externalReferences',
+  ]),
+};
+
+type PersonTextField = {
+  [K in keyof PersonBody]: PersonBody[K] extends string | null ? K : never;
+}[keyof PersonBody];
+
+/** Every field but id is optional; omitted or null → null. */
+function checkPerson(c: Checker, obj: Record<string, unknown>, id: number): PersonBody {
+  const text = (field: PersonTextField) => c.optionalText(obj[field], field, MAX_TEXT_LENGTH) ?? null;
+  const date = (field: PersonTextField) => c.optionalDate(obj[field], field) ?? null;
+  const link = (field: keyof PersonBody) => c.optionalIdLink(obj[field], field) ?? null;
+  const amount = (field: keyof PersonBody) => c.optionalAmount(obj[field], field) ?? null;
+  const person: PersonBody = {
+    id,
+    periodClosingDate: date('periodClosingDate'),
+    hourlyRateCurrencyDefinition: link('hourlyRateCurrencyDefinition'),
+    advanceCurrencyDefinition: link('advanceCurrencyDefinition'),
+    lastName: text('lastName'),
+    firstName: text('firstName'),
+    initials: text('initials'),
+    telephone: text('telephone'),
+    mobile: text('mobile'),
+    email: text('email'),
+    address: text('address'),
+    postalCode: text('postalCode'),
+    town: text('town'),
+    countryISOCode: text('countryISOCode'),
+    nationalityISOCode: text('nationalityISOCode'),
+    sex: c.optionalOneOf(obj.sex, 'sex', SEXES) ?? null,
+    maritalStatus: c.optionalOneOf(obj.maritalStatus, 'maritalStatus', MARITAL_STATUSES) ?? null,
+    birthDate: date('birthDate'),
+    placeOfBirth: text('placeOfBirth'),
+    drivingLicense: text('drivingLicense'),
+    registerNumber: text('registerNumber'),
+    passportNumber: text('passportNumber'),
+    socialSecurityNumber: text('socialSecurityNumber'),
+    bankAccount: text('bankAccount'),
+    inServiceDate: date('inServiceDate'),
+    outOfServiceDate: date('outOfServiceDate'),
+    wtdStartDate: date('wtdStartDate'),
+    employeeNumber: text('employeeNumber'),
+    payGroup: text('payGroup'),
+    hourlyRate: amount('hourlyRate'),
+    maxAdvance: amount('maxAdvance'),
+    terminalGroup: link('terminalGroup'),
+    badgeNumber: text('badgeNumber'),
+    pinCode: text('pinCode'),
+  };
+  if (person.email !== null && !EMAIL.test(person.email))
+    c.add('email', 'must be an e-mail address such as ada@example.com');
+  const { inServiceDate: from, outOfServiceDate: to } = person;
+  if (from !== null && to !== null && to < from)
+    c.add('outOfServiceDate', `must not be before inServiceDate (${from})`);
+  return person;
+}
+
 /**
- * Validates a person or definition PUT body. `pathId` is the id from the path (the body's id, when present,
- * must equal it). badgeNumber/employeeNumber may be omitted or null; translations may be omitted ({}).
+ * name, code and isEnabled are required; friendlyName (and friendlyCode) may be omitted or null; the absence
+ * definition's allowedDurations defaults to [], isReasonForClocking to false, absenceGroup to null.
+ */
+function checkDefinition(
+  c: Checker,
+  obj: Record<string, unknown>,
+  id: number,
+  collection: DefinitionCollection,
+): AbsenceDefinitionBody | ShiftDefinitionBody {
+  const common: ShiftDefinitionBody = {
+    id,
+    name: c.localizedName(obj.name, 'name', MAX_NAME_LENGTH) ?? EMPTY_NAME,
+    code: c.text(obj.code, 'code', MAX_TEXT_LENGTH) ?? '',
+    friendlyName: c.optionalLocalizedName(obj.friendlyName, 'friendlyName', MAX_NAME_LENGTH) ?? null,
+    isEnabled: c.bool(obj.isEnabled, 'isEnabled') ?? false,
+  };
+  if (collection === 'shift-definitions') return canonicalShiftDefinition(common);
+  return canonicalAbsenceDefinition({
+    ...common,
+    friendlyCode: c.optionalLocalizedName(obj.friendlyCode, 'friendlyCode', MAX_TEXT_LENGTH) ?? null,
+    allowedDurations: c.durations(obj.allowedDurations, 'allowedDurations') ?? [],
+    isReasonForClocking:
+      obj.isReasonForClocking === undefined
+        ? false
+        : (c.bool(obj.isReasonForClocking, 'isReasonForClocking') ?? false),
+    absenceGroup: c.optionalIdLink(obj.absenceGroup, 'absenceGroup') ?? null,
+  });
+}
+
+/**
+ * Validates a person or definition PUT body (upstream's shapes, SPEC §1.4). `pathId` is the id from the path
+ * (the body's id, when present, must equal it). Unknown properties, changeVersion among them, are rejected.
  */
 export function validateResource(
   collection: ResourceCollection,
@@ -439,51 +765,13 @@ export function validateResource(
   const c = new Checker('');
   const obj = c.record(input, '');
   if (!obj) return done(c, undefined as never);
-  const isPerson = collection === 'people';
-  c.known(obj, '', isPerson ? PERSON_KEYS : DEFINITION_KEYS);
+  c.known(obj, '', RESOURCE_KEYS[collection]);
   const id = c.matchingId(obj, pathId) ?? pathId;
   const customReferences =
     obj.externalReferences === undefined
       ? undefined
       : c.customReferences(obj.externalReferences, 'externalReferences', collection);
-  if (isPerson) {
-    const body: PersonBody = {
-      id,
-      displayName: c.text(obj.displayName, 'displayName', MAX_TEXT_LENGTH) ?? '',
-      badgeNumber: c.optionalText(obj.badgeNumber, 'badgeNumber', MAX_TEXT_LENGTH) ?? null,
-      employeeNumber: c.optionalText(obj.employeeNumber, 'employeeNumber', MAX_TEXT_LENGTH) ?? null,
-    };
-    return done(c, { body, customReferences });
-  }
-  const name = c.record(obj.name, 'name');
-  const translations: Record<string, string> = {};
-  let defaultName = '';
-  if (name) {
-    c.known(name, 'name', NAME_KEYS);
-    defaultName = c.text(name.default, 'name.default', MAX_NAME_LENGTH) ?? '';
-    if (name.translations !== undefined) {
-      const map = c.record(name.translations, 'name.translations');
-      if (map) {
-        const entries = Object.entries(map);
-        if (entries.length > MAX_TRANSLATIONS)
-          c.add('name.translations', `must hold at most ${MAX_TRANSLATIONS} languages`);
-        for (const [language, text] of entries) {
-          if (!LANGUAGE_TAG.test(language)) {
-            c.add(`name.translations.${language}`, 'is not a language tag such as nl, fr or en-GB');
-            continue;
-          }
-          const value = c.text(text, `name.translations.${language}`, MAX_NAME_LENGTH);
-          if (value !== undefined) translations[language] = value;
-        }
-      }
-    }
-  }
-  const body: DefinitionBody = canonicalDefinition({
-    id,
-    name: { default: defaultName, translations },
-    code: c.text(obj.code, 'code', MAX_TEXT_LENGTH) ?? '',
-    isEnabled: c.bool(obj.isEnabled, 'isEnabled') ?? false,
-  });
+  const body = collection === 'people' ? checkPerson(c, obj, id) : checkDefinition(c, obj, id, collection);
   return done(c, { body, customReferences });
 }
 

@@ -1,5 +1,6 @@
-// The webhook list filter (SPEC §1.2): `status eq 'Enabled'|'Disabled'` and `collectionName eq '<name>'`,
-// joined by `and`. Pure: parses text into a result value and never throws, whatever the input.
+// The webhook list filter (SPEC §1.2): `status eq 'Enabled'|'Disabled'` and `collectionName eq '<name>'`
+// (also spelled `collection-name`, the set-up guide's word), joined by `and`. Pure: parses text into a
+// result value and never throws, whatever the input.
 
 import { COLLECTIONS, isCollectionName, type CollectionName } from './scopes.ts';
 
@@ -16,8 +17,14 @@ export type WebhookFilterResult = { ok: true; value: WebhookFilter } | { ok: fal
 type Token = { kind: 'word'; text: string; at: number } | { kind: 'string'; value: string; at: number };
 
 const EXAMPLE = `status eq 'Enabled' and collectionName eq 'absences'`;
-const FIELDS = ['status', 'collectionName'] as const;
-type Field = (typeof FIELDS)[number];
+type Field = 'status' | 'collectionName';
+/** Each accepted spelling of a field name → the field. `collection-name` is how upstream's guide writes it. */
+const FIELD_NAMES: ReadonlyMap<string, Field> = new Map([
+  ['status', 'status'],
+  ['collectionName', 'collectionName'],
+  ['collection-name', 'collectionName'],
+]);
+const FIELDS_HINT = 'filter on status or collectionName (also spelled collection-name)';
 
 const quoteList = (values: readonly string[]): string => values.map((v) => `'${v}'`).join(', ');
 
@@ -70,7 +77,15 @@ function tokenize(text: string): { ok: true; tokens: Token[] } | { ok: false; re
   return { ok: true, tokens };
 }
 
-function checkValue(field: Field, value: string): { ok: true } | { ok: false; reason: string } {
+/** An example condition on the field, written with the spelling the filter used. */
+const exampleOf = (spelling: string, field: Field): string =>
+  field === 'status' ? "status eq 'Enabled'" : `${spelling} eq 'absences'`;
+
+function checkValue(
+  field: Field,
+  spelling: string,
+  value: string,
+): { ok: true } | { ok: false; reason: string } {
   if (field === 'status') {
     return (WEBHOOK_STATUSES as readonly string[]).includes(value)
       ? { ok: true }
@@ -83,7 +98,7 @@ function checkValue(field: Field, value: string): { ok: true } | { ok: false; re
     ? { ok: true }
     : {
         ok: false,
-        reason: `'${value}' is not a collection; collectionName accepts ${quoteList(COLLECTIONS)}.`,
+        reason: `'${value}' is not a collection; ${spelling} accepts ${quoteList(COLLECTIONS)}.`,
       };
 }
 
@@ -103,6 +118,7 @@ export function parseWebhookFilter(text: string): WebhookFilterResult {
     };
   }
   const value: WebhookFilter = {};
+  const spelledAs = new Map<Field, string>();
   let i = 0;
   for (;;) {
     const field = tokens[i];
@@ -115,37 +131,41 @@ export function parseWebhookFilter(text: string): WebhookFilterResult {
     if (field.kind !== 'word') {
       return {
         ok: false,
-        reason: `Expected a field name but found ${show(field)}; filter on status or collectionName, for example ${EXAMPLE}.`,
+        reason: `Expected a field name but found ${show(field)}; ${FIELDS_HINT}, for example ${EXAMPLE}.`,
       };
     }
-    if (!(FIELDS as readonly string[]).includes(field.text)) {
+    const name = FIELD_NAMES.get(field.text);
+    if (name === undefined) {
       return {
         ok: false,
-        reason: `Unknown filter field ${show(field)}; filter on status or collectionName, for example ${EXAMPLE}.`,
+        reason: `Unknown filter field ${show(field)}; ${FIELDS_HINT}, for example ${EXAMPLE}.`,
       };
     }
-    const name = field.text as Field;
-    if (value[name] !== undefined) {
+    const spelling = field.text;
+    const earlier = spelledAs.get(name);
+    if (earlier !== undefined) {
+      const same = earlier === spelling ? '' : ` (${earlier} and ${spelling} are the same field)`;
       return {
         ok: false,
-        reason: `The filter names ${name} twice; give each field at most once.`,
+        reason: `The filter names ${name} twice${same}; give each field at most once.`,
       };
     }
+    spelledAs.set(name, spelling);
     const op = tokens[i + 1];
     if (op === undefined || op.kind !== 'word' || op.text !== 'eq') {
       return {
         ok: false,
-        reason: `Expected eq after ${name} but found ${op ? show(op) : 'the end of the filter'}; the only operator is eq, as in ${name === 'status' ? "status eq 'Enabled'" : "collectionName eq 'absences'"}.`,
+        reason: `Expected eq after ${spelling} but found ${op ? show(op) : 'the end of the filter'}; the only operator is eq, as in ${exampleOf(spelling, name)}.`,
       };
     }
     const operand = tokens[i + 2];
     if (operand === undefined || operand.kind !== 'string') {
       return {
         ok: false,
-        reason: `Expected a quoted value after '${name} eq' but found ${operand ? show(operand) : 'the end of the filter'}; put the value in single quotes, as in ${name === 'status' ? "status eq 'Enabled'" : "collectionName eq 'absences'"}.`,
+        reason: `Expected a quoted value after '${spelling} eq' but found ${operand ? show(operand) : 'the end of the filter'}; put the value in single quotes, as in ${exampleOf(spelling, name)}.`,
       };
     }
-    const checked = checkValue(name, operand.value);
+    const checked = checkValue(name, spelling, operand.value);
     if (!checked.ok) return checked;
     if (name === 'status') value.status = operand.value as WebhookStatus;
     else value.collectionName = operand.value as CollectionName;

@@ -83,7 +83,7 @@ export async function listAbsences(
 ): Promise<StoredAbsence[]> {
   const rows = await db.query<Row>(
     `select ${COLUMNS} from absences
-      where tenant_id = $1 and date >= $2::date and date <= $3::date
+      where tenant_id = $1 and date >= $2::date and ($3::date is null or date <= $3::date)
         and ($4::bigint[] is null or person_id = any($4::bigint[]))
         and (date, id) > ($5::date, $6::bigint)
       order by date, id

@@ -1,6 +1,7 @@
 // Reading the change log for delta (SPEC §1.4, §2): the changes of one collection after a version, in
 // version order, with the absences date/person filter applied to the stored absence_date/person_id (so
-// deletes are filtered too) — or to where an updated absence was before, so a consumer learns it moved away. Delivery reads the same log through its own claims.
+// deletes are filtered too) — or to where an updated absence was before, so a consumer learns it moved away.
+// A filter without an end date follows every later date. Delivery reads the same log through its own claims.
 
 import type { AbsenceFilter } from '../domain/absence-filter.ts';
 import type { Queryable } from './db.ts';
@@ -35,10 +36,11 @@ export async function readChanges(
   }>(
     `select version, change_type, data from changes
       where tenant_id = $1 and collection = $2 and version > $3 and version <= $4
-        and ((($5::date is null or absence_date between $5::date and $6::date)
+        and ((($5::date is null or (absence_date >= $5::date and ($6::date is null or absence_date <= $6::date)))
               and ($7::bigint[] is null or person_id = any($7::bigint[])))
           or (previous_absence_date is not null
-              and ($5::date is null or previous_absence_date between $5::date and $6::date)
+              and ($5::date is null
+                or (previous_absence_date >= $5::date and ($6::date is null or previous_absence_date <= $6::date)))
               and ($7::bigint[] is null or previous_person_id = any($7::bigint[]))))
       order by version
       limit $8`,

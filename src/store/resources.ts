@@ -2,6 +2,7 @@
 // changeVersion it was written at. Writes run inside the ingest transaction (store/ingest.ts).
 
 import { canonicalResource, type ResourceBody, type ResourceCollection } from '../domain/collections.ts';
+import type { PeopleFilter } from '../domain/people-filter.ts';
 import type { Queryable } from './db.ts';
 
 export interface StoredResource {
@@ -32,19 +33,34 @@ export async function getResource(
   return rows[0] && fromRow(collection, rows[0]);
 }
 
-/** One page of the collection in id order, after `afterId` (0 for the first page). */
+/**
+ * One page of the collection in id order, after `afterId` (0 for the first page); for people, only those
+ * the filter admits (each of its lists, when not null, must hold the person's value).
+ */
 export async function listResources(
   db: Queryable,
   tenant: string,
   collection: ResourceCollection,
   afterId: number,
   limit: number,
+  filter: PeopleFilter | null = null,
 ): Promise<StoredResource[]> {
   const rows = await db.query<Row>(
     `select change_version, body from resources
       where tenant_id = $1 and collection = $2 and id > $3
+        and ($5::bigint[] is null or id = any($5::bigint[]))
+        and ($6::text[] is null or body->>'employeeNumber' = any($6::text[]))
+        and ($7::text[] is null or body->>'badgeNumber' = any($7::text[]))
       order by id limit $4`,
-    [tenant, collection, afterId, limit],
+    [
+      tenant,
+      collection,
+      afterId,
+      limit,
+      filter?.ids ?? null,
+      filter?.employeeNumbers ?? null,
+      filter?.badgeNumbers ?? null,
+    ],
   );
   return rows.map((r) => fromRow(collection, r));
 }

@@ -123,7 +123,7 @@ describe('events', () => {
     await withReceiver(undefined, async (r) => {
       await putOk(h, token, '/absences/1001', absence());
       await h.createWebhook(token, r.url());
-      await putOk(h, token, '/people/1', { displayName: 'Renamed', badgeNumber: null, employeeNumber: 'E1' });
+      await putOk(h, token, '/people/1', { lastName: 'Renamed', badgeNumber: null, employeeNumber: 'E1' });
       const later = await putOk(h, token, '/absences/1002', absence({ date: '2026-03-03' }));
       await r.waitFor((rs) => rs.length >= 1);
       await sleep(300);

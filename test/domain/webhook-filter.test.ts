@@ -14,6 +14,11 @@ describe('parseWebhookFilter accepts', () => {
       "collectionName eq 'absence-definitions' and status eq 'Disabled'",
       { status: 'Disabled', collectionName: 'absence-definitions' },
     ],
+    ["collection-name eq 'absences'", { collectionName: 'absences' }],
+    [
+      "status eq 'Disabled' and collection-name eq 'people'",
+      { status: 'Disabled', collectionName: 'people' },
+    ],
     ["  status   eq\t'Enabled'  ", { status: 'Enabled' }],
     ["status eq'Enabled'", { status: 'Enabled' }],
   ];
@@ -36,7 +41,15 @@ describe('parseWebhookFilter rejects, naming the bad token', () => {
     ['status eq', /found the end of the filter/],
     ['status', /Expected eq after status but found the end of the filter/],
     ["status eq 'enabled'", /'enabled' is not a webhook status/],
-    ["collectionName eq 'holidays'", /'holidays' is not a collection/],
+    ["collectionName eq 'holidays'", /'holidays' is not a collection; collectionName accepts/],
+    ["collection-name eq 'holidays'", /'holidays' is not a collection; collection-name accepts/],
+    ["collection-name ne 'people'", /Expected eq after collection-name but found 'ne'.*collection-name eq/],
+    ["Collection-Name eq 'people'", /Unknown filter field 'Collection-Name'/],
+    ["collection_name eq 'people'", /filter on status or collectionName \(also spelled collection-name\)/],
+    [
+      "collectionName eq 'people' and collection-name eq 'people'",
+      /names collectionName twice \(collectionName and collection-name are the same field\)/,
+    ],
     [
       "status eq 'Enabled' or collectionName eq 'people'",
       /Expected and or the end of the filter but found 'or'/,
@@ -74,6 +87,7 @@ describe('parseWebhookFilter properties', () => {
     const token = fc.constantFrom(
       'status',
       'collectionName',
+      'collection-name',
       'eq',
       'ne',
       'and',

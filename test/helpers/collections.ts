@@ -4,8 +4,46 @@ import assert from 'node:assert/strict';
 import type { AbsenceBody } from '../../src/domain/collections.ts';
 import { newTenant, type Harness } from './harness.ts';
 
+/** Upstream's person fields in upstream's order [PPL-L], after changeVersion and id: the tests' oracle. */
+export const PERSON_FIELDS = [
+  'periodClosingDate',
+  'hourlyRateCurrencyDefinition',
+  'advanceCurrencyDefinition',
+  'lastName',
+  'firstName',
+  'initials',
+  'telephone',
+  'mobile',
+  'email',
+  'address',
+  'postalCode',
+  'town',
+  'countryISOCode',
+  'nationalityISOCode',
+  'sex',
+  'maritalStatus',
+  'birthDate',
+  'placeOfBirth',
+  'drivingLicense',
+  'registerNumber',
+  'passportNumber',
+  'socialSecurityNumber',
+  'bankAccount',
+  'inServiceDate',
+  'outOfServiceDate',
+  'wtdStartDate',
+  'employeeNumber',
+  'payGroup',
+  'hourlyRate',
+  'maxAdvance',
+  'terminalGroup',
+  'badgeNumber',
+  'pinCode',
+];
+
 export const person = (id: number, over: Record<string, unknown> = {}) => ({
-  displayName: `Person ${id}`,
+  firstName: 'Ada',
+  lastName: `Person ${id}`,
   badgeNumber: null,
   employeeNumber: `E${id}`,
   ...over,

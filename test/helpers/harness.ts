@@ -125,7 +125,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
       const { clientId, clientSecret } = await harness.createClient(tenant, scopes);
       const response = await app.inject({
         method: 'POST',
-        url: `${PREFIX}/tenants/${tenant}/connect/token`,
+        url: `/tenants/${tenant}/connect/token`,
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         payload: new URLSearchParams({
           grant_type: 'client_credentials',
@@ -163,6 +163,26 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
     },
   };
   return harness;
+}
+
+/**
+ * Another app on the harness's store, keys and clock, built with further settings; for settings that need no store
+ * of their own (a fresh store costs seconds). Closed automatically after the file's tests.
+ */
+export async function useAppWith(harness: Harness, env: Record<string, string>): Promise<FastifyInstance> {
+  const config = loadConfig({ LOG_LEVEL: 'silent', ...env });
+  const app = await buildApp({
+    db: harness.db,
+    box: harness.box,
+    config,
+    keyRing: harness.keyRing,
+    logger: createLogger(config.logLevel),
+    metrics: new Registry(),
+    now: () => harness.clock.fixed ?? new Date(),
+  });
+  await app.ready();
+  after(() => app.close());
+  return app;
 }
 
 /** createHarness, closed automatically after the file's tests. */

@@ -108,7 +108,7 @@ export function requestToken(
   clientId: string,
   clientSecret: string,
 ): Promise<Response> {
-  return fetch(`${url}${PREFIX}/tenants/${tenant}/connect/token`, {
+  return fetch(`${url}/tenants/${tenant}/connect/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({

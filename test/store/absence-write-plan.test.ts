@@ -6,7 +6,11 @@
 
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import type { AbsenceBody } from '../../src/domain/collections.ts';
+import {
+  canonicalAbsenceDefinition,
+  canonicalPerson,
+  type AbsenceBody,
+} from '../../src/domain/collections.ts';
 import type { Queryable } from '../../src/store/db.ts';
 import { encodeAbsenceWrites, writeAbsences } from '../../src/store/absences.ts';
 import { putResource } from '../../src/store/ingest.ts';
@@ -39,11 +43,16 @@ test('a write of 1,000 absences after six single ones reads each stored absence 
   const tenant = newTenant();
   await ensureTenant(db, tenant);
   await putResource(db, tenant, 'people', {
-    body: { id: 1, displayName: 'P1', badgeNumber: null, employeeNumber: null },
+    body: canonicalPerson({ id: 1, firstName: 'P', lastName: '1' }),
     customReferences: undefined,
   });
   await putResource(db, tenant, 'absence-definitions', {
-    body: { id: 7, name: { default: 'D7', translations: {} }, code: 'C7', isEnabled: true },
+    body: canonicalAbsenceDefinition({
+      id: 7,
+      name: { default: 'D7', translations: {} },
+      code: 'C7',
+      isEnabled: true,
+    }),
     customReferences: undefined,
   });
   const many = (start: number): AbsenceBody[] =>
