@@ -1,14 +1,64 @@
-// Concurrent start-ups migrate safely (SPEC §4): several `timehook migrate` processes started at once on a
-// fresh PostgreSQL database apply each migration exactly once between them, under the advisory lock. The
-// test holds that lock until all four wait for it, so they race for every migration.
+// Migrations: a fresh store migrates to exactly the schema committed in migrations/schema.sql (on the embedded
+// store and, with DATABASE_URL, on PostgreSQL), and concurrent start-ups migrate safely (SPEC §4): several
+// `timehook migrate` processes started at once on a fresh PostgreSQL database apply each migration exactly
+// once between them, under the advisory lock.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import pg from 'pg';
-import { listMigrations, MIGRATION_LOCK_KEY } from '../src/store/migrate.ts';
+import { listMigrations, migrate, MIGRATION_LOCK_KEY } from '../src/store/migrate.ts';
+import { describeSchema, SCHEMA_DUMP_FILE } from '../src/store/schema-dump.ts';
 import { POSTGRES_ONLY } from './helpers/cluster.ts';
+import { openTestDb } from './helpers/harness.ts';
 import { createProcessStore, runCli } from './helpers/processes.ts';
 import { waitUntil } from './helpers/receiver.ts';
+
+/** The first line where two texts differ, with a little context from each, for a readable failure. */
+function firstDifference(expected: string, actual: string): string {
+  const want = expected.split('\n');
+  const got = actual.split('\n');
+  let line = 0;
+  while (line < want.length && want[line] === got[line]) line++;
+  const excerpt = (lines: string[]) =>
+    lines
+      .slice(Math.max(0, line - 2), line + 3)
+      .map((text, i) => `  ${Math.max(0, line - 2) + i + 1}: ${text}`)
+      .join('\n');
+  return `first difference at line ${line + 1}\nmigrations/schema.sql:\n${excerpt(want)}\nmigrated:\n${excerpt(got)}`;
+}
+
+test('a fresh store applies every migration once, and a second migrate applies none', async () => {
+  const { db, drop } = await openTestDb();
+  try {
+    assert.deepEqual(
+      await migrate(db),
+      listMigrations().map((m) => m.version),
+    );
+    assert.deepEqual(await migrate(db), []);
+  } finally {
+    await db.close();
+    await drop();
+  }
+});
+
+test('a fresh store migrates to exactly the schema in migrations/schema.sql', async () => {
+  const { db, drop } = await openTestDb();
+  try {
+    await migrate(db);
+    const actual = await describeSchema(db);
+    const expected = readFileSync(SCHEMA_DUMP_FILE, 'utf8');
+    assert.ok(
+      actual === expected,
+      `The migrated schema differs from migrations/schema.sql, ${firstDifference(expected, actual)}\n` +
+        'When the change is intended, run `npm run schema:dump` and commit migrations/schema.sql with the ' +
+        'migration that makes it.',
+    );
+  } finally {
+    await db.close();
+    await drop();
+  }
+});
 
 test(
   'four `timehook migrate` processes at once on a fresh database apply each migration exactly once',

@@ -39,9 +39,10 @@ const deliveryProperties = {
   status: Type.Enum([...DELIVERY_STATUSES], {
     type: 'string',
     description:
-      'Pending: not yet attempted or first attempt in flight. Failed: the last attempt failed; another is ' +
-      'scheduled at nextAttemptAt. Delivered: a 2xx arrived. Abandoned: never to be sent, because the webhook ' +
-      'was disabled or deleted first.',
+      'Pending: waiting behind a failed event of the same entity, or a redelivery not yet attempted. Failed: ' +
+      'the last attempt failed; another is scheduled at nextAttemptAt. Delivered: a 2xx arrived. Abandoned: ' +
+      'never to be sent, because the webhook was disabled or deleted first. An event delivered at its first ' +
+      'attempt appears once that attempt is recorded.',
   }),
   attemptCount: Type.Integer(),
   nextAttemptAt: Type.Union([Instant, Type.Null()], {
@@ -54,7 +55,7 @@ const deliveryProperties = {
   }),
 };
 
-const Delivery = Type.Object(deliveryProperties, { description: 'One event queued for one webhook.' });
+const Delivery = Type.Object(deliveryProperties, { description: 'One event of one webhook.' });
 
 const Attempt = Type.Object({
   at: Instant,

@@ -1,7 +1,9 @@
 // One lane of delivery engine v2 (docs/design/delivery.md): the events of one leased webhook (or partition)
 // in memory, and the one place per-entity order lives. An entity's next event is released only when the
 // previous one's outcome is durable, so after a crash at most the last acknowledged event of an entity is
-// sent again. Knows nothing of SQL or HTTP: attempts and records are handed in as functions.
+// sent again. While an entity's head fails, its later events are spilled: written as Pending rows and dropped
+// from memory, and read back in order once the head is delivered, so a failing entity never fills the window.
+// Knows nothing of SQL or HTTP: attempts, records and loads are handed in as functions.
 
 import { Deque, MinHeap } from './queues.ts';
 
@@ -43,8 +45,9 @@ export interface AttemptResult {
 /** An outcome for the recorder: the event's new status, with the attempt that led to it. */
 export interface LaneRecord {
   event: LaneEvent;
-  status: 'Delivered' | 'Failed' | 'Abandoned';
-  /** The attempt's report, or null when no attempt was made (Abandoned). */
+  /** Pending: a spilled event, written with its body to be read back later. */
+  status: 'Delivered' | 'Failed' | 'Pending';
+  /** The attempt's report, or null when no attempt was made (Pending). */
   report: unknown;
 }
 
@@ -63,6 +66,10 @@ export interface LaneDeps {
   attempt(event: LaneEvent): Promise<AttemptResult>;
   /** Writes the records in one batch; resolves once they are durable. Rejects only when the lane must stop. */
   record(records: LaneRecord[]): Promise<void>;
+  /**
+   * The entity's rows (spilled or open) after (version, seq), in order, at most `limit`, as events with rows.
+   */
+  loadEntity(entityId: number, after: { version: number; seq: number }, limit: number): Promise<LaneEvent[]>;
   /** May an attempt start now (the lease is good for longer than an attempt can take)? */
   canStart(): boolean;
   /** The webhook must stop: its endpoint is gone or an event exhausted its retries. */
@@ -71,11 +78,22 @@ export interface LaneDeps {
 }
 
 interface EntityQueue {
-  /** The entity's events in version order; events[0] is the head. */
+  /** The entity's events in memory in version order; events[0] is the head. */
   readonly events: Deque<LaneEvent>;
   /** The head is being attempted, or its outcome is being recorded. */
   busy: boolean;
+  /** Later events of the entity may be in the store (spilled or open rows), not in memory. */
+  spilled: boolean;
+  /** Spill writes in flight, and spill writes started since the last load began. */
+  spilling: number;
+  spilledSinceLoad: number;
+  loading: boolean;
+  /** The last event of the entity that entered memory (where a load continues from). */
+  last: { version: number; seq: number };
 }
+
+/** Rows of one entity read back per load. */
+export const ENTITY_LOAD = 100;
 
 /**
  * The lane. Offer it events in version order (offer), and it sends them: per entity one at a time in order,
@@ -100,6 +118,7 @@ export class Lane {
   #cancelTimer: (() => void) | undefined;
   #timerAt = Infinity;
   #stopped = false;
+  readonly #idleWaiters: (() => void)[] = [];
 
   /** `through`: the version the lane's store cursor stands at; events come from above it. */
   constructor(deps: LaneDeps, through: number) {
@@ -149,10 +168,16 @@ export class Lane {
     return true;
   }
 
-  /** Takes events that already have rows (open rows at a claim, redeliveries), in version order per entity. */
-  restore(events: readonly LaneEvent[]): void {
+  /**
+   * Takes events that already have rows, in version order per entity: redeliveries, or at a claim the first open
+   * row of each entity (`more`: the entity may have further rows, read back when this one is delivered).
+   */
+  restore(events: readonly LaneEvent[], more = false): void {
     if (this.#stopped) return;
-    for (const event of events) this.#take({ ...event, hasRow: true });
+    for (const event of events) {
+      this.#take({ ...event, hasRow: true });
+      if (more) this.#entities.get(event.entityId)!.spilled = true;
+    }
     this.#pump();
   }
 
@@ -161,13 +186,28 @@ export class Lane {
     this.#pump();
   }
 
-  /** Stops sending; returns the events held (not yet settled), for the caller to abandon. */
+  /** Resolves once no attempt is in flight (after stop: once the last attempts are recorded). */
+  idle(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #settled(): void {
+    if (this.#inFlight > 0) return;
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  }
+
+  /**
+   * Stops starting attempts; attempts in flight finish and are recorded (see idle). Returns the events held
+   * that are not in flight, for the caller to abandon or leave owed.
+   */
   stop(): LaneEvent[] {
     this.#stopped = true;
     this.#cancelTimer?.();
     this.#cancelTimer = undefined;
     const left: LaneEvent[] = [];
     for (const queue of this.#entities.values()) {
+      if (queue.busy) queue.events.shift();
       for (let e = queue.events.shift(); e; e = queue.events.shift()) left.push(e);
     }
     this.#entities.clear();
@@ -177,16 +217,78 @@ export class Lane {
     return left;
   }
 
-  #take(event: LaneEvent): void {
-    let queue = this.#entities.get(event.entityId);
+  #queueOf(entityId: number): EntityQueue {
+    let queue = this.#entities.get(entityId);
     if (!queue) {
-      queue = { events: new Deque(), busy: false };
-      this.#entities.set(event.entityId, queue);
+      queue = {
+        events: new Deque(),
+        busy: false,
+        spilled: false,
+        spilling: 0,
+        spilledSinceLoad: 0,
+        loading: false,
+        last: { version: 0, seq: 0 },
+      };
+      this.#entities.set(entityId, queue);
+    }
+    return queue;
+  }
+
+  #take(event: LaneEvent): void {
+    const queue = this.#queueOf(event.entityId);
+    if (!event.hasRow) this.#open.push(event.version);
+    if (queue.spilled && !event.hasRow) {
+      void this.#spill(event.entityId, queue, [event]);
+      return;
     }
     queue.events.push(event);
+    queue.last = { version: event.version, seq: event.seq };
     this.#held++;
-    if (!event.hasRow) this.#open.push(event.version);
-    if (queue.events.size === 1) this.#schedule(event.entityId, event);
+    if (queue.events.size === 1 && !queue.busy) this.#schedule(event.entityId, event);
+  }
+
+  /** Writes an entity's events as Pending rows and keeps them out of memory until they are read back. */
+  async #spill(entityId: number, queue: EntityQueue, events: LaneEvent[]): Promise<void> {
+    queue.spilled = true;
+    queue.spilling++;
+    queue.spilledSinceLoad++;
+    const ok = await this.#recordQuietly(events.map((event) => ({ event, status: 'Pending', report: null })));
+    queue.spilling--;
+    if (!ok || this.#stopped) return;
+    for (const e of events) {
+      e.hasRow = true;
+      this.#recorded.add(e.version);
+    }
+    if (queue.events.size === 0 && !queue.busy) void this.#load(entityId, queue);
+  }
+
+  /** Reads a spilled entity's next rows back into memory once its spill writes are durable. */
+  async #load(entityId: number, queue: EntityQueue): Promise<void> {
+    if (queue.loading || queue.spilling > 0 || this.#stopped) return;
+    queue.loading = true;
+    queue.spilledSinceLoad = 0;
+    let rows: LaneEvent[];
+    try {
+      rows = await this.#deps.loadEntity(entityId, queue.last, ENTITY_LOAD);
+    } catch {
+      queue.loading = false;
+      this.stop();
+      return;
+    }
+    queue.loading = false;
+    if (this.#stopped) return;
+    for (const row of rows) {
+      queue.events.push({ ...row, hasRow: true });
+      queue.last = { version: row.version, seq: row.seq };
+      this.#held++;
+    }
+    if (rows.length < ENTITY_LOAD && queue.spilling === 0 && queue.spilledSinceLoad === 0)
+      queue.spilled = false;
+    const head = queue.events.peek();
+    if (head && !queue.busy) this.#schedule(entityId, head);
+    else if (!head && queue.spilled) void this.#load(entityId, queue);
+    else if (!head && !queue.busy && queue.spilling === 0) this.#entities.delete(entityId);
+    this.#pump();
   }
 
   /** Puts an entity whose head is not busy where it waits: ready now, or on the retry heap. */
@@ -230,7 +332,14 @@ export class Lane {
     this.#inFlight--;
     if (isRetry) this.#retriesInFlight--;
     const decision = result.decision;
-    if (this.#stopped) return;
+    if (decision.type === 'retry') head.dueAt = decision.atMs;
+    if (this.#stopped) {
+      // A stopped lane still records what its last attempts came to (an acknowledged event is not sent again).
+      const status = decision.type === 'delivered' ? 'Delivered' : 'Failed';
+      await this.#recordQuietly([{ event: head, status, report: result.report }]);
+      this.#settled();
+      return;
+    }
     if (decision.type === 'gone' || decision.type === 'exhausted') {
       await this.#recordQuietly([{ event: head, status: 'Failed', report: result.report }]);
       this.#deps.stop(decision.type === 'gone' ? 'EndpointGone' : 'RetriesExhausted');
@@ -238,7 +347,6 @@ export class Lane {
     }
     // The slot is free for other entities while this outcome is recorded.
     this.#pump();
-    if (decision.type === 'retry') head.dueAt = decision.atMs;
     const status = decision.type === 'delivered' ? 'Delivered' : 'Failed';
     if (!(await this.#recordQuietly([{ event: head, status, report: result.report }]))) return;
     if (!head.hasRow) {
@@ -251,11 +359,33 @@ export class Lane {
       this.#held--;
       const next = queue.events.peek();
       if (next) this.#schedule(entityId, next);
+      else if (queue.spilled) void this.#load(entityId, queue);
       else this.#entities.delete(entityId);
     } else {
       this.#retries.push(head.dueAt, entityId);
+      // The head waits for its retry: its followers wait in the store, not in the window.
+      const tail: LaneEvent[] = [];
+      while (queue.events.size > 1) tail.push(this.#popLast(queue));
+      if (tail.length > 0) {
+        this.#held -= tail.length;
+        tail.reverse();
+        const fresh = tail.filter((e) => !e.hasRow);
+        queue.spilled = true;
+        queue.last = { version: head.version, seq: head.seq };
+        if (fresh.length > 0) void this.#spill(entityId, queue, fresh);
+      }
     }
     this.#pump();
+    this.#settled();
+  }
+
+  /** Removes the entity's last event in memory (the deque has no pop, so it is rebuilt: tails are short). */
+  #popLast(queue: EntityQueue): LaneEvent {
+    const all: LaneEvent[] = [];
+    for (let e = queue.events.shift(); e; e = queue.events.shift()) all.push(e);
+    const last = all.pop()!;
+    for (const e of all) queue.events.push(e);
+    return last;
   }
 
   /** Records; on a store failure the lane stops (the engine releases it and the events stay owed). */

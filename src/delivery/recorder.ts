@@ -9,9 +9,12 @@ export interface RecordBatch<R> {
   cursors: Map<string, number>;
 }
 
-export interface RecorderOptions<R> {
-  /** Writes one batch atomically; rejects when the store failed (the batch is then written again). */
-  write(batch: RecordBatch<R>): Promise<void>;
+export interface RecorderOptions<R, A> {
+  /**
+   * Writes one batch atomically and answers something about it (e.g. the ids of the rows written), which every
+   * caller of the batch receives; rejects when the store failed (the batch is then written again).
+   */
+  write(batch: RecordBatch<R>): Promise<A>;
   /** Records per statement at most. */
   maxBatch?: number;
   /** Waits between tries after a failed write: the first, doubling up to the last. */
@@ -20,29 +23,29 @@ export interface RecorderOptions<R> {
   onError?(error: unknown): void;
 }
 
-interface Waiting<R> {
+interface Waiting<R, A> {
   records: R[];
-  resolve(): void;
+  resolve(answer: A): void;
   reject(error: Error): void;
 }
 
 export class RecorderClosedError extends Error {}
 
-export class Recorder<R> {
-  readonly #options: RecorderOptions<R>;
-  #queue: Waiting<R>[] = [];
+export class Recorder<R, A = void> {
+  readonly #options: RecorderOptions<R, A>;
+  #queue: Waiting<R, A>[] = [];
   #cursors = new Map<string, number>();
   #running: Promise<void> | undefined;
   #closed = false;
 
-  constructor(options: RecorderOptions<R>) {
+  constructor(options: RecorderOptions<R, A>) {
     this.#options = options;
   }
 
-  /** Queues records; resolves once they are durable. */
-  record(records: R[]): Promise<void> {
+  /** Queues records; resolves once they are durable, with what the write answered. */
+  record(records: R[]): Promise<A> {
     if (this.#closed) return Promise.reject(new RecorderClosedError('The recorder is closed.'));
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<A>((resolve, reject) => {
       this.#queue.push({ records, resolve, reject });
       this.#start();
     });
@@ -73,7 +76,7 @@ export class Recorder<R> {
     const [firstWait, lastWait] = this.#options.backoffMs ?? [50, 5000];
     while (this.#queue.length > 0 || this.#cursors.size > 0) {
       // One batch: whole callers, up to max records (a caller larger than max goes alone).
-      const taken: Waiting<R>[] = [];
+      const taken: Waiting<R, A>[] = [];
       let size = 0;
       while (this.#queue.length > 0 && (taken.length === 0 || size + this.#queue[0]!.records.length <= max)) {
         const next = this.#queue.shift()!;
@@ -85,8 +88,8 @@ export class Recorder<R> {
       const batch = { records: taken.flatMap((t) => t.records), cursors };
       for (let wait = firstWait; ; wait = Math.min(wait * 2, lastWait)) {
         try {
-          await this.#options.write(batch);
-          for (const t of taken) t.resolve();
+          const answer = await this.#options.write(batch);
+          for (const t of taken) t.resolve(answer);
           break;
         } catch (error) {
           this.#options.onError?.(error);

@@ -40,6 +40,8 @@ export interface SendRequest {
   url: string;
   headers: Record<string, string>;
   body: Buffer;
+  /** A shorter whole-attempt deadline than the sender's (the worker's lease ends sooner). */
+  timeoutMs?: number;
 }
 
 export interface SendResult extends AttemptReport {
@@ -258,7 +260,7 @@ export class Sender {
     await slots.acquire();
     try {
       return await new Promise<SendResult>((resolve) => {
-        const attempt = new Attempt(this.options.timeoutMs, resolve);
+        const attempt = new Attempt(Math.min(request.timeoutMs ?? Infinity, this.options.timeoutMs), resolve);
         try {
           pool.dispatch(
             {

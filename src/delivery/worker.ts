@@ -1,9 +1,8 @@
-// The delivery worker of the `worker` and `all` roles: wires the dispatcher to the real store functions, the
-// undici sender, the notification channels and the Prometheus registry. start() resolves once the first
-// leases are claimed; stop() drains in-flight attempts and releases the leases (SPEC §4).
+// The delivery worker of the `worker` and `all` roles: wires the engine (engine.ts) to the store, the undici
+// sender, the notification channels and the Prometheus registry. start() resolves once the first leases are
+// claimed; stop() lets attempts in flight finish and be recorded and releases the leases (SPEC §4).
 
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -11,39 +10,17 @@ import type { SecretBox } from '../security/secret-box.ts';
 import { CHANGES_CHANNEL } from '../store/changes.ts';
 import type { Db } from '../store/db.ts';
 import {
-  abandonStoppedDeliveries,
   countWebhooksByStatus,
   DELIVERIES_CHANNEL,
-  loadEntityDeliveries,
-  loadManyEntityDeliveries,
   openDeliveryStats,
-  recordAttempts,
-  stopWebhook,
-  syncDeliveries,
-  syncManyDeliveries,
   WEBHOOKS_CHANNEL,
 } from '../store/deliveries.ts';
-import {
-  claimWebhookLeases,
-  clearAllWebhookLeases,
-  releaseWebhookLeases,
-  renewWebhookLeases,
-} from '../store/delivery-leases.ts';
-import { clearWorkers, deregisterWorker, heartbeatWorker } from '../store/workers.ts';
-import {
-  Dispatcher,
-  type DeliveryObserver,
-  type DispatcherOptions,
-  type DispatcherStore,
-} from './dispatcher.ts';
+import { Engine, type EngineObserver, type EngineOptions } from './engine.ts';
 import { Sender, type AddressClassifier } from './sender.ts';
 
 const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
-
-/** Registrations of workers silent this long are deleted (they stopped counting after one lease TTL). */
-const FORGET_WORKERS_AFTER_MS = 24 * 3_600_000;
 
 /** The User-Agent of every delivery (SPEC §3). */
 export const USER_AGENT = `Timehook/${PACKAGE.version}`;
@@ -56,8 +33,8 @@ export interface DeliveryWorkerDeps {
   metrics: Registry;
   /** The destination rule applied to the address each connection goes to (net/destination-guard). */
   classifyAddress: AddressClassifier;
-  /** Overrides of the dispatcher's tuning (tests, benchmarks). */
-  tuning?: Partial<DispatcherOptions>;
+  /** Overrides of the engine's tuning (tests, benchmarks). */
+  tuning?: Partial<EngineOptions>;
   now?: () => number;
   jitter?: () => number;
 }
@@ -67,49 +44,21 @@ export interface DeliveryWorker {
   stop(): Promise<void>;
 }
 
-/** The real store functions behind the dispatcher. */
-export function dispatcherStore(db: Db): DispatcherStore {
-  const identity = (owner: string) => ({ id: owner, host: hostname(), pid: process.pid });
-  return {
-    heartbeat: (owner, ttlMs) => heartbeatWorker(db, identity(owner), ttlMs, FORGET_WORKERS_AFTER_MS),
-    deregister: (owner) => deregisterWorker(db, owner),
-    claim: (owner, ttlMs, limit) => claimWebhookLeases(db, owner, ttlMs, limit),
-    renew: (owner, ids, ttlMs) => renewWebhookLeases(db, owner, ids, ttlMs),
-    release: (owner, ids) => releaseWebhookLeases(db, owner, ids),
-    ...(db.kind === 'pglite'
-      ? {
-          clearLeases: async () => {
-            await clearAllWebhookLeases(db);
-            await clearWorkers(db);
-          },
-        }
-      : {}),
-    sync: (params) => syncDeliveries(db, params),
-    syncMany: (params) => syncManyDeliveries(db, params),
-    loadEntity: (webhookId, entityId, fromId, throughId, limit) =>
-      loadEntityDeliveries(db, webhookId, entityId, fromId, throughId, limit),
-    loadEntities: (loads) => loadManyEntityDeliveries(db, loads),
-    record: (records) => recordAttempts(db, records),
-    stopWebhook: (webhookId, reason) => stopWebhook(db, webhookId, reason),
-    abandonStopped: (limit) => abandonStoppedDeliveries(db, limit),
-  };
-}
-
 function metric<T>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }
 
-/** Per registry, the running dispatchers whose events in memory its gauge adds up (tests run several). */
-const inMemory = new WeakMap<Registry, Set<Dispatcher>>();
+/** Per registry, the running engines whose events in memory its gauge adds up (tests run several). */
+const inMemory = new WeakMap<Registry, Set<Engine>>();
 
 /**
- * The dispatchers counted by `registry`'s timehook_delivery_events_in_memory gauge, registered on first use;
- * a worker adds its dispatcher when it starts and removes it when it stops.
+ * The engines counted by `registry`'s timehook_delivery_events_in_memory gauge, registered on first use; a
+ * worker adds its engine when it starts and removes it when it stops.
  */
-function eventsInMemoryGauge(registry: Registry): Set<Dispatcher> {
+function eventsInMemoryGauge(registry: Registry): Set<Engine> {
   const known = inMemory.get(registry);
   if (known) return known;
-  const counted = new Set<Dispatcher>();
+  const counted = new Set<Engine>();
   inMemory.set(registry, counted);
   metric(
     registry,
@@ -117,7 +66,7 @@ function eventsInMemoryGauge(registry: Registry): Set<Dispatcher> {
     () =>
       new Gauge({
         name: 'timehook_delivery_events_in_memory',
-        help: 'Open deliveries the worker holds in memory: its windows and the head events of entities waiting for a retry.',
+        help: 'Events the worker holds in memory: the windows of its lanes.',
         registers: [registry],
         collect() {
           let events = 0;
@@ -130,7 +79,7 @@ function eventsInMemoryGauge(registry: Registry): Set<Dispatcher> {
 }
 
 /** The delivery metrics of SPEC §5 on `registry`; gauges are read from the store at scrape time. */
-function deliveryMetrics(db: Db, registry: Registry, logger: Logger): DeliveryObserver {
+function deliveryMetrics(db: Db, registry: Registry, logger: Logger): EngineObserver {
   const attempts = metric(
     registry,
     'timehook_deliveries_total',
@@ -186,7 +135,7 @@ function deliveryMetrics(db: Db, registry: Registry, logger: Logger): DeliveryOb
     () =>
       new Gauge({
         name: 'timehook_webhook_pending_events',
-        help: 'Open (Pending or Failed) deliveries per enabled webhook.',
+        help: 'Events owed per enabled webhook: open (Pending or Failed) deliveries and changes not yet sent.',
         labelNames: ['webhook'],
         registers: [registry],
         async collect() {
@@ -201,7 +150,7 @@ function deliveryMetrics(db: Db, registry: Registry, logger: Logger): DeliveryOb
     () =>
       new Gauge({
         name: 'timehook_webhook_oldest_pending_age_seconds',
-        help: 'Age (since its commit) of the oldest open delivery per enabled webhook.',
+        help: 'Age (since its commit) of the oldest event owed per enabled webhook.',
         labelNames: ['webhook'],
         registers: [registry],
         async collect() {
@@ -259,8 +208,8 @@ export async function startDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Del
     allowInsecure: config.allowInsecureDestinations,
     classifyAddress: deps.classifyAddress,
   });
-  const dispatcher = new Dispatcher({
-    store: dispatcherStore(db),
+  const engine = new Engine({
+    db,
     send: (request) => sender.send(request),
     decryptKey: (sealed) => box.decrypt(sealed),
     logger,
@@ -269,6 +218,7 @@ export async function startDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Del
       retryScheduleMs: config.retryScheduleMs,
       maxInFlightPerWebhook: config.maxInFlightPerWebhook,
       leaseTtlMs: config.leaseTtlMs,
+      deliveryTimeoutMs: config.deliveryTimeoutMs,
       userAgent: USER_AGENT,
       ...deps.tuning,
     },
@@ -277,33 +227,28 @@ export async function startDeliveryWorker(deps: DeliveryWorkerDeps): Promise<Del
   });
   const unlisten: (() => Promise<void>)[] = [];
   try {
-    unlisten.push(await db.listen(CHANGES_CHANNEL, (payload) => dispatcher.onChangesNotification(payload)));
-    unlisten.push(await db.listen(WEBHOOKS_CHANNEL, (payload) => dispatcher.onWebhookNotification(payload)));
-    unlisten.push(
-      await db.listen(DELIVERIES_CHANNEL, (payload) => dispatcher.onRedeliveryNotification(payload)),
-    );
-    await dispatcher.start();
-    eventsInMemoryGauge(deps.metrics).add(dispatcher);
+    unlisten.push(await db.listen(CHANGES_CHANNEL, (payload) => engine.onChanges(payload)));
+    unlisten.push(await db.listen(WEBHOOKS_CHANNEL, (payload) => engine.onWebhook(payload)));
+    unlisten.push(await db.listen(DELIVERIES_CHANNEL, (payload) => engine.onRedelivery(payload)));
+    await engine.start();
+    eventsInMemoryGauge(deps.metrics).add(engine);
   } catch (error) {
     for (const u of unlisten) await u().catch(() => undefined);
     await sender.close();
     throw error;
   }
-  logger.info(
-    { workerId: dispatcher.workerId, webhooks: dispatcher.webhookIds.length },
-    'delivery worker started',
-  );
+  logger.info({ workerId: engine.workerId, lanes: engine.laneKeys.length }, 'delivery worker started');
 
   let stopping: Promise<void> | undefined;
   return {
-    workerId: dispatcher.workerId,
+    workerId: engine.workerId,
     stop: () =>
       (stopping ??= (async () => {
         for (const u of unlisten) await u().catch(() => undefined);
-        await dispatcher.stop();
-        eventsInMemoryGauge(deps.metrics).delete(dispatcher);
+        await engine.stop();
+        eventsInMemoryGauge(deps.metrics).delete(engine);
         await sender.close();
-        logger.info({ workerId: dispatcher.workerId }, 'delivery worker stopped');
+        logger.info({ workerId: engine.workerId }, 'delivery worker stopped');
       })()),
   };
 }

@@ -16,7 +16,7 @@ import type { Db } from './db.ts';
 /**
  * Writes of one tenant a process lets wait in the database at once. Two keep the database busy: one writes
  * under the lock while the next one's arguments are sent and parsed. More would only queue on the lock, where
- * each hand-over waits for the next backend to be scheduled (migrations/000010_write_absence_batches.sql).
+ * each hand-over waits for the next backend to be scheduled.
  */
 const WRITES_IN_DATABASE = 2;
 

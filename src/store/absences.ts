@@ -236,7 +236,7 @@ export async function writeAbsences(
 
 /**
  * Applies several batches of one tenant that share no absence id with one autocommitted statement
- * (timehook_write_absence_batches, migrations/000010_write_absence_batches.sql): each batch as writeAbsences
+ * (timehook_write_absence_batches, migrations/000001_baseline.sql): each batch as writeAbsences
  * would write it alone, one after another in the given order, under one take of the tenant lock, one plan and
  * one commit. A batch whose links name nothing writes nothing and reports them while the others are written;
  * any other failure fails them all (nothing is written). Returns one result per batch, in order.

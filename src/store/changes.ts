@@ -84,7 +84,7 @@ export async function appendChanges(
  * after it.
  *
  * Only a prefix of a tenant's log is deleted: the walk stops at the first change that is younger than
- * olderThan or that an Enabled webhook has not yet moved into its deliveries (its cursor is below it), so
+ * olderThan or that an Enabled webhook still owes (its lowest lane cursor is below it), so
  * pruning never loses an event of a webhook whose workers fell behind or were away, and every version at
  * or below pruned_through_version is gone. The walk uses the primary key (tenant_id, version) from
  * pruned_through_version, so it reads only rows it deletes plus the one it stops at.
@@ -99,10 +99,10 @@ export async function pruneChanges(
     `with tenant as (
        select t.id, t.pruned_through_version as pruned, k.kept
          from tenants t
-         -- The lowest cursor of the tenant's enabled webhooks: changes above it wait.
+         -- The lowest lane cursor of the tenant's enabled webhooks: changes above it are still owed.
          cross join lateral (
-           select min(greatest(coalesce(w.delivery_cursor, w.created_version), w.created_version)) as kept
-             from webhooks w
+           select min(l.cursor) as kept
+             from webhooks w join delivery_lanes l on l.webhook_id = w.id
             where w.tenant_id = t.id and w.status = 'Enabled' and w.deleted_at is null) k
          cross join lateral (
            select c.version, c.committed_at from changes c

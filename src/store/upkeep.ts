@@ -15,7 +15,7 @@
 // 200 changes/s rounds with ANALYZE steps of 0.9-1.7 s (against 50 ms for the same ANALYZE alone) put the
 // delivery p99 at 248-394 ms against 23-26 ms without them. VACUUM keeps each table's size in pg_class current,
 // and PostgreSQL's default selectivities serve plans that find rows by key; the plan that needed better was
-// fixed on its own (migration 000011).
+// fixed on its own (timehook_write_absence_batches plans every call).
 
 import type { Queryable } from './db.ts';
 

@@ -75,8 +75,8 @@ export interface NewWebhook {
   createdAt: Date;
   validUntil: Date;
   /**
-   * Partitions its deliveries are split into (1 to 64, fixed for its life; migration 000007): each is leased
-   * on its own, so that many workers may send its events at once. Default 1.
+   * Partitions its deliveries are split into (1 to 64, fixed for its life): each is leased on its own, so that
+   * many workers may send its events at once. Default 1.
    */
   partitions?: number;
 }
@@ -325,8 +325,7 @@ export async function isTenantWebhook(
 /** Sets every Enabled webhook whose validUntil has passed to Disabled/Expired; returns how many. */
 export async function expireWebhooks(db: Queryable, now: Date): Promise<number> {
   const rows = await db.query(
-    // Locked in id order, as the batched sync locks them (migration 000008), so neither waits for the other
-    // in a circle.
+    // Locked in id order, so two sweeps never wait for each other in a circle.
     `with due as (
        select id from webhooks where status = 'Enabled' and valid_until <= $1 order by id for update
      )

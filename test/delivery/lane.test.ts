@@ -58,6 +58,8 @@ function harness(options: Partial<Pick<LaneDeps, 'limit' | 'window'>> = {}, thro
   const clock = new ManualClock();
   const attempts: Pending<AttemptDecision>[] = [];
   const records: { records: LaneRecord[]; resolve(): void }[] = [];
+  /** The rows the store holds, as the records made them durable. */
+  const rows = new Map<string, { event: LaneEvent; status: string }>();
   const log: string[] = [];
   const stops: string[] = [];
   let leaseGood = true;
@@ -74,6 +76,18 @@ function harness(options: Partial<Pick<LaneDeps, 'limit' | 'window'>> = {}, thro
         new Promise<void>((resolve) => {
           records.push({ records: batch, resolve });
         }),
+      loadEntity: async (entityId, after, limit) =>
+        [...rows.values()]
+          .filter(
+            (r) =>
+              r.event.entityId === entityId &&
+              r.event.seq === 0 &&
+              r.event.version > after.version &&
+              (r.status === 'Pending' || r.status === 'Failed'),
+          )
+          .sort((a, b) => a.event.version - b.event.version)
+          .slice(0, limit)
+          .map((r) => ({ ...r.event, hasRow: true })),
       canStart: () => leaseGood,
       stop: (reason) => stops.push(reason),
       clock,
@@ -97,9 +111,14 @@ function harness(options: Partial<Pick<LaneDeps, 'limit' | 'window'>> = {}, thro
       attempts.splice(i, 1)[0]!.resolve(decision);
       await settle();
     },
+    rows,
     /** Makes every queued record durable. */
     async persist() {
-      for (const r of records.splice(0)) r.resolve();
+      for (const r of records.splice(0)) {
+        for (const rec of r.records)
+          rows.set(`${rec.event.version}:${rec.event.seq}`, { event: { ...rec.event }, status: rec.status });
+        r.resolve();
+      }
       await settle();
     },
   };
@@ -146,7 +165,8 @@ describe('a lane', () => {
     await settle();
     await h.answer(1, { type: 'retry', atMs: h.clock.time + 5000 });
     await h.persist();
-    assert.equal(h.records.length, 0);
+    await h.persist();
+    assert.equal(h.records.length, 0, 'the failure and the spilled follower are recorded');
     h.lane.offer([event(2, 3)], 3);
     await settle();
     assert.deepEqual(h.log, ['send 1@1', 'send 2@3']);
@@ -226,6 +246,36 @@ describe('a lane', () => {
     assert.equal(retrying, 2, 'two slots for the four due retries, two for the four waiting fresh events');
   });
 
+  test("spills a failing entity's followers to the store and reads them back in order once it is delivered", async () => {
+    const h = harness({ window: 10 });
+    h.lane.offer([event(1, 1), event(1, 2), event(1, 3), event(2, 4)], 4);
+    await settle();
+    await h.answer(1, { type: 'retry', atMs: h.clock.time + 100 });
+    await h.persist();
+    assert.equal(h.lane.held, 2, 'the failing head and entity 2 are in memory, the followers are not');
+    await h.persist();
+    assert.deepEqual(
+      [...h.rows.values()].filter((r) => r.status === 'Pending').map((r) => r.event.version),
+      [2, 3],
+    );
+    h.lane.offer([event(1, 5)], 5);
+    await settle();
+    await h.persist();
+    assert.equal(h.lane.held, 2, 'a later event of a spilled entity goes to the store too');
+    assert.equal(h.lane.cursor, 3, 'spilled rows count as rows; entity 2 is still owed');
+    await h.clock.advance(100);
+    await h.answer(1, { type: 'delivered' });
+    await h.persist();
+    await settle();
+    assert.deepEqual(h.log.slice(-2), ['send 1@1', 'send 1@2']);
+    for (const v of [2, 3]) {
+      await h.answer(1, { type: 'delivered' });
+      await h.persist();
+      await settle();
+      assert.equal(h.log.at(-1), `send 1@${v + 1 === 4 ? 5 : v + 1}`);
+    }
+  });
+
   test('stops the webhook after recording an exhausted or gone attempt', async () => {
     for (const type of ['exhausted', 'gone'] as const) {
       const h = harness();
@@ -259,13 +309,23 @@ describe('a lane', () => {
     assert.deepEqual(h.log, ['send 1@15']);
   });
 
-  test('stop hands back every event it held', async () => {
+  test('stop hands back the events not in flight, and still records the attempts in flight', async () => {
     const h = harness();
     h.lane.offer([event(1, 1), event(1, 2), event(2, 3)], 3);
     await settle();
     const left = h.lane.stop();
-    assert.deepEqual(left.map((e) => e.version).sort(), [1, 2, 3]);
+    assert.deepEqual(
+      left.map((e) => e.version),
+      [2],
+    );
     assert.equal(h.lane.offer([event(3, 4)], 4), false);
+    let idle = false;
+    void h.lane.idle().then(() => (idle = true));
+    await h.answer(1, { type: 'delivered' });
+    await h.answer(2, { type: 'retry', atMs: h.clock.time + 10 });
+    await h.persist();
+    assert.equal(idle, true);
+    assert.equal(h.attempts.length, 0, 'nothing new was sent');
   });
 });
 

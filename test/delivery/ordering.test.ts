@@ -19,7 +19,7 @@ const env = {
 };
 const roomy = await useDeliveryHarness({ env });
 /** A window far smaller than the backlog: tails are dropped behind failing entities and refilled in pieces. */
-const cramped = await useDeliveryHarness({ env, tuning: { window: 12, refillBatch: 3, fanOutBatch: 25 } });
+const cramped = await useDeliveryHarness({ env, tuning: { window: 12 } });
 
 /** A small deterministic PRNG (mulberry32), so a failing run can be replayed. */
 function prng(seed: number): () => number {
@@ -169,7 +169,7 @@ for (const [name, h] of [
 /** A tiny window and slower retries: one failing entity's backlog fills the window many times over. */
 const blocked = await useDeliveryHarness({
   env: { TIMEHOOK_RETRY_SCHEDULE: Array(50).fill('100ms').join(',') },
-  tuning: { window: 12, refillBatch: 3 },
+  tuning: { window: 12 },
 });
 
 test('a failing entity with more queued events than the window holds does not block the others', async () => {

@@ -282,15 +282,15 @@ test(
           (
             await db.query<{ part: number; lease_owner: string | null; held: boolean }>(
               `select part, lease_owner, coalesce(lease_until > now(), false) as held
-               from delivery_partitions where webhook_id = $1 order by part`,
+               from delivery_lanes where webhook_id = $1 order by part`,
               [webhook.id],
             )
           ).rows;
         const count = await db.query<{ n: number }>(
-          'select count(*)::int as n from delivery_partitions where webhook_id = $1',
+          'select count(*)::int as n from delivery_lanes where webhook_id = $1',
           [webhook.id],
         );
-        assert.equal(count.rows[0]!.n, PARTITIONS, 'one delivery_partitions row per partition');
+        assert.equal(count.rows[0]!.n, PARTITIONS, 'one delivery_lanes row per partition');
         await waitUntil(
           async () => (await partitions()).every((p) => p.held && p.lease_owner === workerId),
           15_000,

@@ -58,7 +58,7 @@ test('a failed write is written again, and its callers wait for that', async () 
   void recorder.record([7]).then(() => (done = true));
   await tick();
   store.writes[0]!.fail();
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  for (let i = 0; i < 500 && store.writes.length < 2; i++) await new Promise((r) => setTimeout(r, 2));
   assert.equal(done, false);
   assert.equal(errors.length, 1);
   assert.deepEqual(store.writes[1]!.batch.records, [7]);

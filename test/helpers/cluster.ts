@@ -120,7 +120,7 @@ export async function startCluster(settings: Record<string, string>): Promise<Cl
       async leaseOwners() {
         const rows = await db.query<{ owner: string | null; n: number }>(
           `select p.lease_owner as owner, count(*)::int as n
-             from webhooks w join delivery_partitions p on p.webhook_id = w.id
+             from webhooks w join delivery_lanes p on p.webhook_id = w.id
             where w.status = 'Enabled' and w.deleted_at is null
               and (p.lease_until > now() or p.lease_owner is null)
             group by p.lease_owner`,

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { Registry } from 'prom-client';
-import type { DispatcherOptions } from '../../src/delivery/dispatcher.ts';
+import type { EngineOptions } from '../../src/delivery/engine.ts';
 import { startDeliveryWorker, type DeliveryWorker } from '../../src/delivery/worker.ts';
 import { createLogger } from '../../src/log.ts';
 import { classifyAddress } from '../../src/net/destination-guard.ts';
@@ -55,7 +55,7 @@ export interface DeliveryHarness extends Harness {
 
 export interface DeliveryHarnessOptions {
   env?: Record<string, string>;
-  tuning?: Partial<DispatcherOptions>;
+  tuning?: Partial<EngineOptions>;
 }
 
 export async function createDeliveryHarness(options: DeliveryHarnessOptions = {}): Promise<DeliveryHarness> {
@@ -75,7 +75,7 @@ export async function createDeliveryHarness(options: DeliveryHarnessOptions = {}
       logger,
       metrics,
       classifyAddress,
-      tuning: { backstopPollMs: 1_000, ...options.tuning },
+      ...(options.tuning ? { tuning: options.tuning } : {}),
     });
   const harness = Object.assign(h, {
     worker: await start(),
