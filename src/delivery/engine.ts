@@ -545,6 +545,8 @@ export class Engine {
         body,
         // Cut at the lease deadline: no attempt of this worker is in flight once another may own the lane.
         timeoutMs: Math.max(1, h.deadline - now),
+        // Connections of its own: another webhook's hanging requests never hold the ones this one needs.
+        poolKey: h.target.webhookId,
       });
     } catch (error) {
       // send() reports receiver failures as results; an exception here is a bug, not an outcome.

@@ -15,6 +15,7 @@ export const RESPONSE_BODY_KEEP_BYTES = 4 * 1024;
 const RESPONSE_BODY_DRAIN_BYTES = 256 * 1024;
 /** A pool not used for this long is closed. */
 const POOL_IDLE_MS = 5 * 60_000;
+/** Connections of one pool (one webhook's to one origin, or all to it when requests carry no key). */
 const CONNECTIONS_PER_ORIGIN = 256;
 /** Parsed destination URLs kept (the cache starts over when full). */
 const MAX_PARSED_URLS = 10_000;
@@ -42,6 +43,11 @@ export interface SendRequest {
   body: Buffer;
   /** A shorter whole-attempt deadline than the sender's (the worker's lease ends sooner). */
   timeoutMs?: number;
+  /**
+   * Whose connections to use (a webhook id): requests of different keys never share a connection or wait for
+   * each other's, even to one origin, so one webhook's hanging requests cannot delay another's.
+   */
+  poolKey?: string;
 }
 
 export interface SendResult extends AttemptReport {
@@ -204,8 +210,8 @@ export class Sender {
     this.#sweeper.unref();
   }
 
-  #poolFor(origin: string): { pool: Pool; slots: Slots } {
-    let entry = this.#pools.get(origin);
+  #poolFor(key: string, origin: string): { pool: Pool; slots: Slots } {
+    let entry = this.#pools.get(key);
     if (!entry) {
       const pool = new Pool(origin, {
         connections: CONNECTIONS_PER_ORIGIN,
@@ -216,7 +222,7 @@ export class Sender {
         keepAliveTimeout: 4_000,
       });
       entry = { pool, slots: new Slots(CONNECTIONS_PER_ORIGIN), lastUsed: Date.now() };
-      this.#pools.set(origin, entry);
+      this.#pools.set(key, entry);
     }
     entry.lastUsed = Date.now();
     return entry;
@@ -236,9 +242,9 @@ export class Sender {
 
   #closeIdlePools(): void {
     const cutoff = Date.now() - POOL_IDLE_MS;
-    for (const [origin, entry] of this.#pools) {
+    for (const [key, entry] of this.#pools) {
       if (entry.lastUsed < cutoff) {
-        this.#pools.delete(origin);
+        this.#pools.delete(key);
         entry.pool.close().catch(() => undefined);
       }
     }
@@ -256,7 +262,7 @@ export class Sender {
     } catch (error) {
       return failure(error, 0, this.options.timeoutMs);
     }
-    const { pool, slots } = this.#poolFor(url.origin);
+    const { pool, slots } = this.#poolFor(`${request.poolKey ?? ''} ${url.origin}`, url.origin);
     await slots.acquire();
     try {
       return await new Promise<SendResult>((resolve) => {
