@@ -1,6 +1,6 @@
 // Child processes of the benchmark: a registry that kills every one of them when the run ends (normally, on
 // an error or on SIGINT/SIGTERM), /proc readings (CPU time, RSS), and the parent side of the receiver and
-// ceiling processes.
+// ceiling processes (the peers' is bench/peers/process.ts).
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -135,7 +135,8 @@ export function memoryBytes(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): 
 
 // ------------------------------------------------------------------------------------------- forked helpers
 
-function forkTs(file: string, args: string[]): ChildProcess {
+/** Forks one of the bench's TypeScript files (relative to this one) with an IPC channel, and tracks it. */
+export function forkTs(file: string, args: string[]): ChildProcess {
   return track(
     fork(fileURLToPath(new URL(file, import.meta.url)), args, {
       execArgv: ['--import', 'tsx'],

@@ -37,7 +37,13 @@ export interface LedgerResult {
   received: number;
   missing: number;
   duplicates: number;
+  /** Events whose first arrival came before the first arrival of an earlier version of their entity. */
   orderViolations: number;
+  /**
+   * Events overtaken within their entity: delivered (first arrival) after a later version of the same entity
+   * had been delivered. One event held back behind two later ones is one inversion (and two order violations).
+   */
+  inversions: number;
   unexpected: number;
   missingHeaders: number;
   badBodies: number;
@@ -61,11 +67,20 @@ function indexOf(sorted: number[], value: number): number {
   return -1;
 }
 
+export interface LedgerOptions {
+  /**
+   * "required" (the default, Timehook's promise, SPEC §3.2): an event ahead of an earlier version of its entity
+   * voids the run. "counted": order violations and inversions are only counted (the peers, which do not
+   * promise per-entity order).
+   */
+  order?: 'required' | 'counted';
+}
+
 /**
  * Checks every expected path against `written` (each webhook must receive all of it):
  * - missing: a written version never received on that path;
  * - order: a version whose first arrival came before the first arrival of an earlier version of the same
- *   entity (SPEC §3.2);
+ *   entity (SPEC §3.2), and inversions, the events so overtaken;
  * - unexpected: a version or entity that was not written for this webhook;
  * - duplicates are counted, not held against the run (at least once allows them).
  */
@@ -74,6 +89,7 @@ export function checkLedger(
   paths: readonly string[],
   reports: readonly PathReport[],
   timedOut?: string,
+  options: LedgerOptions = {},
 ): LedgerResult {
   const byPath = new Map(reports.map((r) => [r.path, r]));
   const result: LedgerResult = {
@@ -84,6 +100,7 @@ export function checkLedger(
     missing: 0,
     duplicates: 0,
     orderViolations: 0,
+    inversions: 0,
     unexpected: 0,
     missingHeaders: 0,
     badBodies: 0,
@@ -114,6 +131,7 @@ export function checkLedger(
       const seen = new Uint8Array(expected.length);
       let prefix = 0;
       let matched = 0;
+      let highest = -1;
       for (const version of got) {
         const i = indexOf(expected, version);
         if (i < 0) {
@@ -121,6 +139,8 @@ export function checkLedger(
           continue;
         }
         if (prefix < i) result.orderViolations++;
+        if (version < highest) result.inversions++;
+        else highest = version;
         seen[i] = 1;
         matched++;
         while (prefix < expected.length && seen[prefix]) prefix++;
@@ -134,7 +154,7 @@ export function checkLedger(
   const reasons = result.reasons;
   if (timedOut) reasons.push(timedOut);
   if (result.missing > 0) reasons.push(`${result.missing} of ${result.expected} deliveries never arrived`);
-  if (result.orderViolations > 0)
+  if (result.orderViolations > 0 && options.order !== 'counted')
     reasons.push(`${result.orderViolations} events arrived before an earlier version of their entity`);
   if (result.unexpected > 0)
     reasons.push(`${result.unexpected} events that were not written for that webhook`);

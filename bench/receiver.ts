@@ -3,13 +3,16 @@
 // parent only when asked, so it spends nothing on reporting while a workload runs.
 //
 // Per port a mode: "ok" answers 200; "down" answers 503 (no Retry-After) and records nothing; "hang" reads
-// the request and never answers (the sender's timeout ends it). Per URL path (one path per webhook) it keeps
+// the request and never answers (the sender's timeout ends it); "flaky" answers 500 to the first attempt of
+// about one webhook-id in a hundred (bench/failures.ts), records nothing for it, and treats the rest, that
+// id's later attempts included, as "ok" does. Per URL path (one path per webhook) it keeps
 // the first arrival of every changeVersion per entity in arrival order (for the ledger's order check), the
 // duplicates, the arrival times, and checks a sample of the Standard Webhooks signatures.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { failsFirstAttempt } from './failures.ts';
 import type { ReceiverCounts, ReceiverMessage, ReceiverMode, ReceiverReply, PathReport } from './protocol.ts';
 
 /** Signatures checked: the first request of every path and then one in this many. */
@@ -54,6 +57,8 @@ const paths = new Map<string, PathState>();
 const keys = new Map<string, Buffer[]>();
 const modes = new Map<number, ReceiverMode>();
 const hung = new Set<Socket>();
+/** The webhook-ids whose first attempt a flaky port failed (their next attempt is answered 200). */
+const failedIds = new Set<string>();
 let refused = 0;
 let hangs = 0;
 let totalFirsts = 0;
@@ -168,6 +173,15 @@ function handle(port: number, req: IncomingMessage, res: ServerResponse): void {
       res.end();
       return;
     }
+    if (mode === 'flaky') {
+      const id = header(req, 'webhook-id');
+      if (id !== undefined && !failedIds.has(id) && failsFirstAttempt(id)) {
+        failedIds.add(id);
+        res.writeHead(500, { 'content-length': '0' });
+        res.end();
+        return;
+      }
+    }
     res.writeHead(200, { 'content-length': '0' });
     res.end();
     record((req.url ?? '/').split('?')[0]!, req, Buffer.concat(chunks), at);
@@ -180,6 +194,7 @@ function reset(): void {
   for (const port of modes.keys()) modes.set(port, 'ok');
   for (const socket of hung) socket.destroy();
   hung.clear();
+  failedIds.clear();
   refused = 0;
   hangs = 0;
   totalFirsts = 0;
@@ -187,7 +202,13 @@ function reset(): void {
 }
 
 function counts(): ReceiverCounts {
-  return { firsts: totalFirsts, requests: totalRequests, refused, hangs };
+  return {
+    firsts: totalFirsts,
+    requests: totalRequests,
+    refused,
+    hangs,
+    failedFirstAttempts: failedIds.size,
+  };
 }
 
 function report(withArrivals: boolean): PathReport[] {

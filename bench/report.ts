@@ -36,6 +36,8 @@ export interface CpuShare {
    * 0 on the embedded store.
    */
   postgresSeconds: number;
+  /** The Redis server on this machine (the BullMQ peer's store); absent for the other systems. */
+  redisSeconds?: number;
   benchSeconds: number;
   /**
    * The main threads of the service's processes (part of serviceSeconds): their event loops, which run the
@@ -93,6 +95,11 @@ export function versionInfo() {
     timehook: readJson(`${ROOT}package.json`)?.version as string | undefined,
     pglite: readJson(`${ROOT}node_modules/@electric-sql/pglite/package.json`)?.version as string | undefined,
     undici: readJson(`${ROOT}node_modules/undici/package.json`)?.version as string | undefined,
+    // The peers' (bench/peers/).
+    graphileWorker: readJson(`${ROOT}node_modules/graphile-worker/package.json`)?.version as
+      string | undefined,
+    bullmq: readJson(`${ROOT}node_modules/bullmq/package.json`)?.version as string | undefined,
+    ioredis: readJson(`${ROOT}node_modules/ioredis/package.json`)?.version as string | undefined,
     commit: commit ? `${commit}${dirty ? '-dirty' : ''}` : undefined,
   };
 }
@@ -152,7 +159,11 @@ export function markdown(run: RunSummary): string {
     `Benchmark run ${run.date} (${run.mode}${run.mode === 'quick' ? ', small sizes' : ''}) on ${m.cores} × ${m.model ?? 'CPU'}, ` +
       `${fmt(m.memoryBytes / 2 ** 30, 1)} GiB; Node ${v.node}` +
       `${run.serviceNodeFlags.length > 0 ? ` (service flags ${run.serviceNodeFlags.join(' ')})` : ''}, PGlite ${v.pglite ?? '?'}` +
-      `${v.postgres ? `, ${v.postgres.split(' on ')[0]}` : ''}; commit ${v.commit ?? '?'}. ` +
+      `${v.postgres ? `, ${v.postgres.split(' on ')[0]}` : ''}` +
+      (run.results.some((r) => /^\d[gb]$/.test(r.id))
+        ? `; peers graphile-worker ${v.graphileWorker ?? '?'}, BullMQ ${v.bullmq ?? '?'} (ioredis ${v.ioredis ?? '?'})`
+        : '') +
+      `; commit ${v.commit ?? '?'}. ` +
       `Load average at start ${m.loadAverage.map((l) => l.toFixed(2)).join(' / ')}.` +
       (v.postgresSettings
         ? ` PostgreSQL settings: ${Object.entries(v.postgresSettings)

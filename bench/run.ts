@@ -1,7 +1,8 @@
-// `npm run bench [-- --quick] [--store embedded|postgres|both] [--only 1,2,…] [--cpu-prof] [--pg-url …]`
+// `npm run bench [-- --quick] [--store embedded|postgres|both] [--only 1,2,…] [--no-peers] [--cpu-prof] [--pg-url …]`
 //
 // Runs the real service as child processes on each store, loads it through the public API, measures the
-// workloads of issue 5 against the same-run ceiling, balances a ledger for every delivery workload, and
+// workloads of issue 5 against the same-run ceiling and those of issue 22 beside the peers (bench/peers/),
+// balances a ledger for every delivery workload, and
 // writes bench/results/<date>-<store>[-quick].json plus bench/results/latest.md. Progress goes to stderr;
 // the Markdown table to stdout. Every wait is bounded, and every child process is killed on the way out.
 
@@ -11,6 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Api } from './api.ts';
 import { Receiver, runCleanups } from './children.ts';
+import {
+  latency100,
+  LATENCY100_TARGET,
+  ORDER_TARGET,
+  orderUnderFailures,
+  peerThroughput,
+  type Restart,
+} from './peer-workloads.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
 import { fmt, machineInfo, markdown, versionInfo, type RunSummary, type WorkloadResult } from './report.ts';
 import {
@@ -47,6 +56,8 @@ const NAMES: Record<number, string> = {
   5: 'isolation',
   6: 'backlog',
   7: 'scale-out',
+  8: 'latency at 100 changes/s',
+  9: 'order under failures',
 };
 const TARGETS: Record<number, (store: StoreKind) => string> = {
   1: (store) => (store === 'postgres' ? '≥ 50,000 changes/s' : '≥ 30,000 changes/s'),
@@ -56,6 +67,8 @@ const TARGETS: Record<number, (store: StoreKind) => string> = {
   5: () => 'healthy p99 ≤ 1.2 × workload 4',
   6: () => 'peak RSS ≤ 300 MB; drain ≥ workload 2',
   7: () => 'two workers ≥ one, nothing lost or reordered',
+  8: () => LATENCY100_TARGET,
+  9: () => ORDER_TARGET,
 };
 
 /** PostgreSQL settings recorded with every run on PostgreSQL (they bear on its figures). */
@@ -70,16 +83,19 @@ const POSTGRES_SETTINGS = [
   'work_mem',
 ];
 
-const USAGE = `Usage: npm run bench -- [--quick] [--store embedded|postgres|both] [--only 1,2,…] [--cpu-prof] [--env K=V] [--node-flags "…"] [--pg-url <url>]
-  --quick      small sizes, the whole run in under two minutes
+const USAGE = `Usage: npm run bench -- [--quick] [--store embedded|postgres|both] [--only 1,2,…] [--no-peers] [--cpu-prof] [--env K=V] [--node-flags "…"] [--pg-url <url>] [--redis-url <url>]
+  --quick      small sizes, a few minutes in all
   --store      which store(s) to run on (default both)
-  --only       workloads to run: 1 ingest, 2 throughput, 3 fan-out, 4 latency, 5 isolation, 6 backlog, 7 scale-out
+  --only       workloads to run: 1 ingest, 2 throughput, 3 fan-out, 4 latency, 5 isolation, 6 backlog, 7 scale-out,
+               8 latency at 100 changes/s, 9 order under failures
+  --no-peers   leave out the peers (graphile-worker, BullMQ) that workloads 2, 8 and 9 otherwise run beside Timehook
   --cpu-prof   run the service with node --cpu-prof; profiles and a summary go to bench/results/profiles/
   --env        KEY=VALUE for the service (repeatable), for experiments; recorded with the results
   --latency-rate  changes/s of workloads 4 and 5 instead of 1,000 (quick: 200), to measure below saturation
   --node-flags "<flags>"  the service's Node.js flags instead of npm start's ("" for none), for experiments
-  --pg-url     PostgreSQL to create the scratch database on (default postgres://postgres@127.0.0.1:5432/postgres,
-               or BENCH_DATABASE_URL)`;
+  --pg-url     PostgreSQL to create the scratch databases on (default postgres://postgres@127.0.0.1:5432/postgres,
+               or BENCH_DATABASE_URL); the graphile-worker peer's too, whatever the store
+  --redis-url  the BullMQ peer's Redis (default redis://127.0.0.1:6379, or BENCH_REDIS_URL)`;
 
 interface Options {
   quick: boolean;
@@ -88,6 +104,8 @@ interface Options {
   only: Set<number>;
   cpuProf: boolean;
   pgUrl: string;
+  redisUrl: string;
+  peers: boolean;
   latencyRate: number | undefined;
   /** --node-flags: the service's Node.js flags instead of npm start's (an experiment). */
   nodeFlags: string[] | undefined;
@@ -102,6 +120,8 @@ function parseOptions(argv: string[]): Options {
       only: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       'pg-url': { type: 'string' },
+      'redis-url': { type: 'string' },
+      'no-peers': { type: 'boolean', default: false },
       env: { type: 'string', multiple: true, default: [] },
       'latency-rate': { type: 'string' },
       'node-flags': { type: 'string' },
@@ -121,11 +141,11 @@ function parseOptions(argv: string[]): Options {
     values.only
       ? values.only.split(',').map((v) => {
           const n = Number(v.trim());
-          if (!Number.isInteger(n) || n < 1 || n > 7)
-            throw new Error(`--only takes workload numbers 1 to 7, not ${v}`);
+          if (!Number.isInteger(n) || n < 1 || n > 9)
+            throw new Error(`--only takes workload numbers 1 to 9, not ${v}`);
           return n;
         })
-      : [1, 2, 3, 4, 5, 6, 7],
+      : [1, 2, 3, 4, 5, 6, 7, 8, 9],
   );
   const env: Record<string, string> = {};
   for (const pair of values.env) {
@@ -150,6 +170,8 @@ function parseOptions(argv: string[]): Options {
     cpuProf: values['cpu-prof'],
     pgUrl:
       values['pg-url'] ?? process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    redisUrl: values['redis-url'] ?? process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    peers: !values['no-peers'],
   };
 }
 
@@ -237,6 +259,7 @@ async function runStore(
       receivers,
       results,
       log,
+      peers: options.peers ? { pgUrl: options.pgUrl, redisUrl: options.redisUrl } : undefined,
     };
     const b = bench;
     const relogin = async () => {
@@ -244,10 +267,20 @@ async function runStore(
       b.api = new Api(b.server.url!);
       await b.api.login(TENANT, client.clientId, client.clientSecret);
     };
+    /** A fresh service process (role all) with the run's environment plus `extra`. */
+    const restart: Restart = async (extra = {}) => {
+      await b.server.stop();
+      b.server = await startService(store, 'all', {
+        env: { ...env, ...extra },
+        profileDir,
+        nodeFlags: settings.nodeFlags,
+      });
+      await relogin();
+    };
 
     if (options.only.has(1)) await step(b, 1, () => ingest(b));
 
-    const deliveryIds = [2, 3, 4, 5, 6, 7].filter((id) => options.only.has(id));
+    const deliveryIds = [2, 3, 4, 5, 6, 7, 8, 9].filter((id) => options.only.has(id));
     if (deliveryIds.length === 0) return { results, profiles: [] };
     const probe = await probeDelivery(b);
     if (!probe.ok) {
@@ -273,21 +306,31 @@ async function runStore(
     });
     if (options.only.has(2) || options.only.has(7)) await step(b, 0, () => ceiling(b));
     if (options.only.has(2)) await step(b, 2, () => throughput(b));
+    if (options.only.has(2) && options.peers) {
+      await step(b, '2g', () => peerThroughput(b, 'graphile'));
+      await step(b, '2b', () => peerThroughput(b, 'bullmq'));
+    }
     if (options.only.has(3)) await step(b, 3, () => fanout(b));
     const moderate = settings.latency.moderateRate !== undefined;
     if (options.only.has(4)) await step(b, 4, () => latency(b, false));
     if (options.only.has(4) && moderate) await step(b, '4m', () => latency(b, false, true));
     if (options.only.has(5)) await step(b, 5, () => latency(b, true));
     if (options.only.has(5) && moderate) await step(b, '5m', () => latency(b, true, true));
+    // Peers first: Timehook's verdict compares with the BullMQ peer's p99. Each stream starts a fresh process.
+    if (options.only.has(8) && options.peers) {
+      await step(b, '8b', () => latency100(b, 'bullmq', restart));
+      await step(b, '8g', () => latency100(b, 'graphile', restart));
+    }
+    if (options.only.has(8)) await step(b, 8, () => latency100(b, 'timehook', restart));
+    // Timehook on a fresh process with a short retry schedule (the workloads after it restart the service).
+    if (options.only.has(9)) await step(b, 9, () => orderUnderFailures(b, 'timehook', restart));
+    if (options.only.has(9) && options.peers) {
+      await step(b, '9g', () => orderUnderFailures(b, 'graphile', restart));
+      await step(b, '9b', () => orderUnderFailures(b, 'bullmq', restart));
+    }
     if (options.only.has(6)) {
       // A fresh process, so its VmHWM is this workload's peak; a uniform retry delay instead of 5s,5m,30m….
-      await b.server.stop();
-      b.server = await startService(store, 'all', {
-        env: { ...env, TIMEHOOK_RETRY_SCHEDULE: Array(1000).fill(settings.backlog.retryDelay).join(',') },
-        profileDir,
-        nodeFlags: settings.nodeFlags,
-      });
-      await relogin();
+      await restart({ TIMEHOOK_RETRY_SCHEDULE: Array(1000).fill(settings.backlog.retryDelay).join(',') });
       await step(b, 6, () => backlog(b));
     }
     if (options.only.has(7)) {

@@ -2,6 +2,7 @@
 // its public API, waits for the receivers, balances the ledger and returns a WorkloadResult; none of them
 // throws for a slow or wrong service (that is a result), only for a broken harness.
 
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { Api } from './api.ts';
@@ -12,6 +13,7 @@ import { composedRatio, neededRatio } from './model.ts';
 import type { PathReport } from './protocol.ts';
 import { fmt, machineBusySeconds, mb, type CpuShare, type WorkloadResult } from './report.ts';
 import { adminQuery, startService, type BenchStore, type Client, type ServiceProcess } from './service.ts';
+import type { PeerServers } from './peers/process.ts';
 import { startNodeFlags } from './start-command.ts';
 
 export interface Settings {
@@ -38,6 +40,29 @@ export interface Settings {
     maxInFlight: number;
   };
   backlog: { entities: number; rounds: number; batch: number; concurrency: number; retryDelay: string };
+  /**
+   * The peers (bench/peers/): jobs run at once (graphile-worker's runner, each BullMQ Worker), attempts per
+   * job, and BullMQ's backoff delay (exponential from it).
+   */
+  peers: { concurrency: number; maxAttempts: number; retryDelayMs: number };
+  /**
+   * Workload 8: a steady stream of `rate` changes/s, `batch` per write, for `seconds`, cycling over `entities`,
+   * to each count of webhooks in turn, every system from a fresh process.
+   */
+  latency100: {
+    rate: number;
+    seconds: number;
+    batch: number;
+    entities: number;
+    webhookCounts: number[];
+    maxInFlight: number;
+  };
+  /**
+   * Workload 9: `entities` in groups of `batch`, each group written `rounds` times in a row (one batch per
+   * round, `concurrency` batches in flight) to one webhook whose receiver fails 1 % of first attempts;
+   * Timehook retries after `retryDelay`, BullMQ after peers.retryDelayMs.
+   */
+  order: { entities: number; rounds: number; batch: number; concurrency: number; retryDelay: string };
   /**
    * Workload 7: TIMEHOOK_DELIVERY_PARTITIONS of every process, in both the one- and the two-worker run, so
    * both send a webhook of the same shape (one worker holds both partitions, or each worker holds one).
@@ -72,8 +97,18 @@ export function settingsFor(quick: boolean, cpuProfileDir: string | undefined): 
           maxInFlight: 32,
         },
         backlog: { entities: 500, rounds: 20, batch: 1_000, concurrency: 2, retryDelay: '1s' },
+        peers: { concurrency: 16, maxAttempts: 25, retryDelayMs: 200 },
+        latency100: {
+          rate: 100,
+          seconds: 5,
+          batch: 1,
+          entities: 1_000,
+          webhookCounts: [1, 10],
+          maxInFlight: 32,
+        },
+        order: { entities: 400, rounds: 5, batch: 100, concurrency: 2, retryDelay: '200ms' },
         scaleOut: { partitions: 2 },
-        waitMs: 30_000,
+        waitMs: 60_000,
         stallMs: 10_000,
         probeMs: 5_000,
         cpuProfileDir,
@@ -97,6 +132,16 @@ export function settingsFor(quick: boolean, cpuProfileDir: string | undefined): 
           maxInFlight: 32,
         },
         backlog: { entities: 10_000, rounds: 100, batch: 1_000, concurrency: 2, retryDelay: '2s' },
+        peers: { concurrency: 16, maxAttempts: 25, retryDelayMs: 200 },
+        latency100: {
+          rate: 100,
+          seconds: 30,
+          batch: 1,
+          entities: 1_000,
+          webhookCounts: [1, 10],
+          maxInFlight: 32,
+        },
+        order: { entities: 4_000, rounds: 5, batch: 100, concurrency: 2, retryDelay: '200ms' },
         scaleOut: { partitions: 2 },
         waitMs: 20 * 60_000,
         stallMs: 120_000,
@@ -132,6 +177,8 @@ export interface Bench {
   /** Results so far on this store (later workloads compare with earlier ones). */
   results: WorkloadResult[];
   log: (line: string) => void;
+  /** Where the peers run (bench/peers/); undefined with --no-peers. */
+  peers: PeerServers | undefined;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -140,12 +187,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // ---------------------------------------------------------------------------------------------- helpers
 
 /**
- * The postmaster of the bench's PostgreSQL server, as the parent of its checkpointer (a process that lives as
+ * The postmaster of a PostgreSQL server (the bench's, or a peer's scratch database's), as the parent of its checkpointer (a process that lives as
  * long as the server), when the server runs on this machine; undefined on the embedded store or for a server
  * elsewhere.
  */
-async function postmasterPid(bench: Bench): Promise<number | undefined> {
-  const pgInfo = bench.store.pg;
+async function postmasterPid(pgInfo: MeterTarget['pg']): Promise<number | undefined> {
   if (!pgInfo) return undefined;
   const rows = await adminQuery<{ pid: number }>(
     pgInfo.adminUrl,
@@ -163,23 +209,40 @@ interface CpuReading {
   serviceMain: number;
   bench: number;
   machine: number | undefined;
+  redis: number | undefined;
   pg: Map<number, number>;
+}
+
+/** The processes a CPU meter counts as "the service": Timehook's by default, or a peer's. */
+export interface MeterTarget {
+  processes: { cpuSeconds(): number | undefined; mainThreadCpuSeconds(): number | undefined }[];
+  /** The PostgreSQL database they use, when they use one (its server's CPU is metered). */
+  pg: { adminUrl: string; database: string } | undefined;
+  /** The Redis server they use, when it runs on this machine (its CPU is metered too). */
+  redisPid?: number;
 }
 
 /**
  * CPU seconds spent during a workload by the service, by the PostgreSQL server, by the bench's own processes
  * (loader, receivers, ceiling), and by everything else on the machine.
  */
-class CpuMeter {
+export class CpuMeter {
   #start!: CpuReading;
   /** The PostgreSQL postmaster, when the server runs on this machine (found at start). */
   #postmaster: number | undefined;
 
-  private constructor(private readonly bench: Bench) {}
+  private constructor(
+    private readonly bench: Bench,
+    private readonly target: MeterTarget,
+  ) {}
 
-  static async start(bench: Bench): Promise<CpuMeter> {
-    const meter = new CpuMeter(bench);
-    meter.#postmaster = await postmasterPid(bench);
+  /** Starts metering; `target` is what counts as the service (default: Timehook's processes and store). */
+  static async start(bench: Bench, target?: MeterTarget): Promise<CpuMeter> {
+    const meter = new CpuMeter(
+      bench,
+      target ?? { processes: [bench.server, ...bench.workers], pg: bench.store.pg },
+    );
+    meter.#postmaster = await postmasterPid(meter.target.pg);
     meter.#start = await meter.#reading();
     return meter;
   }
@@ -190,8 +253,9 @@ class CpuMeter {
 
   #read() {
     const b = this.bench;
-    const service = [b.server, ...b.workers].reduce((sum, p) => sum + (p.cpuSeconds() ?? 0), 0);
-    const serviceMain = [b.server, ...b.workers].reduce((sum, p) => sum + (p.mainThreadCpuSeconds() ?? 0), 0);
+    const processes = this.target.processes;
+    const service = processes.reduce((sum, p) => sum + (p.cpuSeconds() ?? 0), 0);
+    const serviceMain = processes.reduce((sum, p) => sum + (p.mainThreadCpuSeconds() ?? 0), 0);
     const own = process.cpuUsage();
     const receivers = b.receivers.reduce((sum, r) => sum + (cpuSeconds(r.pid) ?? 0), 0);
     return {
@@ -199,6 +263,7 @@ class CpuMeter {
       serviceMain,
       bench: (own.user + own.system) / 1e6 + receivers,
       machine: machineBusySeconds(),
+      redis: this.target.redisPid === undefined ? undefined : cpuSeconds(this.target.redisPid),
     };
   }
 
@@ -208,7 +273,7 @@ class CpuMeter {
    * the bench too); else each backend connected to the bench database.
    */
   async #postgres(): Promise<Map<number, number>> {
-    const pgInfo = this.bench.store.pg;
+    const pgInfo = this.target.pg;
     const out = new Map<number, number>();
     if (!pgInfo) return out;
     if (this.#postmaster !== undefined) {
@@ -250,25 +315,28 @@ class CpuMeter {
     const bench = end.bench - this.#start.bench + extraBenchSeconds;
     const machine =
       end.machine !== undefined && this.#start.machine !== undefined ? end.machine - this.#start.machine : 0;
+    const redis =
+      end.redis !== undefined && this.#start.redis !== undefined ? end.redis - this.#start.redis : undefined;
     return {
       wallSeconds: round((end.wall - this.#start.wall) / 1000, 2),
       serviceSeconds: round(service, 2),
       serviceMainThreadSeconds: round(end.serviceMain - this.#start.serviceMain, 2),
       postgresSeconds: round(postgres, 2),
+      ...(redis === undefined ? {} : { redisSeconds: round(redis, 2) }),
       benchSeconds: round(bench, 2),
-      otherSeconds: round(Math.max(0, machine - service - postgres - bench), 2),
+      otherSeconds: round(Math.max(0, machine - service - postgres - (redis ?? 0) - bench), 2),
       cores: cpus().length,
     };
   }
 }
 
-const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits;
+export const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 /**
  * The (entity, round) pairs of `rounds` passes over `entities`, cut into batches of at most `batch`. A batch
  * never spans two rounds, so no entity appears twice in one batch (the API refuses that).
  */
-function batchesOf(entities: number[], rounds: number, batch: number): [number, number][][] {
+export function batchesOf(entities: number[], rounds: number, batch: number): [number, number][][] {
   const batches: [number, number][][] = [];
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < entities.length; i += batch) {
@@ -278,9 +346,9 @@ function batchesOf(entities: number[], rounds: number, batch: number): [number, 
   return batches;
 }
 
-const range = (base: number, count: number) => Array.from({ length: count }, (_, i) => base + i);
+export const range = (base: number, count: number) => Array.from({ length: count }, (_, i) => base + i);
 
-interface WriteStats {
+export interface WriteStats {
   startedAt: number;
   endedAt: number;
   batches: number;
@@ -288,7 +356,7 @@ interface WriteStats {
 }
 
 /** Writes every batch through POST /absences/batch, `concurrency` at a time, recording each version. */
-async function writeAll(
+export async function writeAll(
   api: Api,
   written: Written,
   batches: [number, number][][],
@@ -318,11 +386,11 @@ async function writeAll(
  * A steady stream: `rate` changes/s for `seconds`, as batches of `batch` on a fixed schedule (a late batch is
  * sent at once, at most `maxInFlight` requests open), cycling over `entities`. Keeps each version's times.
  */
-async function writeSteady(
+export async function writeSteady(
   api: Api,
   written: Written,
   entities: number[],
-  settings: Settings['latency'],
+  settings: Pick<Settings['latency'], 'rate' | 'seconds' | 'batch' | 'maxInFlight'>,
 ): Promise<WriteStats & { maxLateMs: number }> {
   const interval = (settings.batch / settings.rate) * 1000;
   const total = Math.round((settings.rate * settings.seconds) / settings.batch);
@@ -360,14 +428,14 @@ async function writeSteady(
   return stats;
 }
 
-interface Hook {
+export interface Hook {
   receiver: Receiver;
   port: number;
   path: string;
   id?: string;
 }
 
-async function createHooks(bench: Bench, hooks: Hook[]): Promise<void> {
+export async function createHooks(bench: Bench, hooks: Hook[]): Promise<void> {
   let next = 0;
   const keys = new Map<Receiver, [string, string[]][]>();
   const worker = async () => {
@@ -384,21 +452,26 @@ async function createHooks(bench: Bench, hooks: Hook[]): Promise<void> {
   for (const [receiver, list] of keys) await receiver.setKeys(list);
 }
 
-async function deleteHooks(bench: Bench, hooks: Hook[]): Promise<void> {
+export async function deleteHooks(bench: Bench, hooks: Hook[]): Promise<void> {
   if (!alive(bench.server.child)) return;
   for (const hook of hooks) if (hook.id) await bench.api.deleteWebhook(hook.id).catch(() => undefined);
 }
 
 /**
  * Polls the receivers until `expected` first arrivals, the deadline, or no progress for `stallMs`. Returns
- * undefined when complete, else why it stopped waiting.
+ * undefined when complete, else why it stopped waiting (also when `sender`, the service process by default,
+ * exits).
  */
-async function waitForDeliveries(
+export async function waitForDeliveries(
   bench: Bench,
   receivers: Receiver[],
   expected: number,
   deadline: number,
   tick?: () => void,
+  sender: { child: ChildProcess; label: string } = {
+    child: bench.server.child,
+    label: 'the service process',
+  },
 ): Promise<string | undefined> {
   let last = -1;
   let lastProgress = Date.now();
@@ -411,8 +484,7 @@ async function waitForDeliveries(
       last = firsts;
       lastProgress = Date.now();
     }
-    if (!alive(bench.server.child))
-      return `the service process exited after ${firsts} of ${expected} deliveries`;
+    if (!alive(sender.child)) return `${sender.label} exited after ${firsts} of ${expected} deliveries`;
     if (Date.now() > deadline) return `timed out: ${firsts} of ${expected} deliveries arrived in time`;
     if (Date.now() - lastProgress > bench.settings.stallMs) {
       return `stalled: ${firsts} of ${expected} deliveries, none for ${bench.settings.stallMs / 1000} s`;
@@ -421,11 +493,11 @@ async function waitForDeliveries(
   }
 }
 
-async function reports(receivers: Receiver[], arrivals: boolean): Promise<PathReport[]> {
+export async function reports(receivers: Receiver[], arrivals: boolean): Promise<PathReport[]> {
   return (await Promise.all(receivers.map((r) => r.report(arrivals)))).flatMap((r) => r.paths);
 }
 
-function arrivalWindow(paths: PathReport[]): { firstAt: number; lastAt: number } {
+export function arrivalWindow(paths: PathReport[]): { firstAt: number; lastAt: number } {
   const live = paths.filter((p) => p.firsts > 0);
   return {
     firstAt: Math.min(...live.map((p) => p.firstAt)),
@@ -433,7 +505,11 @@ function arrivalWindow(paths: PathReport[]): { firstAt: number; lastAt: number }
   };
 }
 
-function latencies(paths: PathReport[], written: Written, basis: 'committedAt' | 'sentAt'): Float64Array {
+export function latencies(
+  paths: PathReport[],
+  written: Written,
+  basis: 'committedAt' | 'sentAt',
+): Float64Array {
   const times = written[basis];
   const out: number[] = [];
   for (const p of paths) {
@@ -450,7 +526,7 @@ function latencies(paths: PathReport[], written: Written, basis: 'committedAt' |
  * Commit-to-receipt by second of commit time (from the first commit): shows whether a tail is a start-up
  * transient, a periodic stall or a queue that grows, which the whole run's percentiles cannot tell apart.
  */
-function latencyWindows(paths: PathReport[], written: Written, windowMs: number) {
+export function latencyWindows(paths: PathReport[], written: Written, windowMs: number) {
   let first = Infinity;
   for (const t of written.committedAt.values()) first = Math.min(first, t);
   const windows: number[][] = [];
@@ -471,7 +547,7 @@ function latencyWindows(paths: PathReport[], written: Written, windowMs: number)
   });
 }
 
-const rounded = (p: ReturnType<typeof percentiles>) =>
+export const rounded = (p: ReturnType<typeof percentiles>) =>
   p && {
     count: p.count,
     p50: round(p.p50, 2),
@@ -482,19 +558,19 @@ const rounded = (p: ReturnType<typeof percentiles>) =>
     mean: round(p.mean, 2),
   };
 
-function find(bench: Bench, id: string): WorkloadResult | undefined {
+export function find(bench: Bench, id: string): WorkloadResult | undefined {
   return bench.results.find((r) => r.id === id && r.store === bench.store.kind);
 }
 
 /** A numeric figure of an earlier workload of this store, when that workload was measured (not void or skipped). */
-function figureOf(bench: Bench, id: string, figure: string): number | undefined {
+export function figureOf(bench: Bench, id: string, figure: string): number | undefined {
   const r = find(bench, id);
   return r?.status === 'pass' || r?.status === 'fail' || r?.status === 'measured'
     ? (r.figures[figure] as number)
     : undefined;
 }
 
-function voidResult(
+export function voidResult(
   base: Omit<WorkloadResult, 'status' | 'headline'>,
   ledger: LedgerResult,
   headline: string,
@@ -503,7 +579,7 @@ function voidResult(
 }
 
 /** Entity ids of each workload live in their own range, so workloads never touch each other's absences. */
-const ENTITY_BASE: Record<string, number> = {
+export const ENTITY_BASE: Record<string, number> = {
   ingest: 1_000_000,
   throughput: 2_000_000,
   fanout: 3_000_000,
@@ -514,6 +590,8 @@ const ENTITY_BASE: Record<string, number> = {
   scale1b: 7_250_000,
   scale2: 7_500_000,
   scale2b: 7_750_000,
+  latency100: 8_000_000,
+  order: 8_500_000,
   probe: 9_000_000,
 };
 let probeCount = 0;
@@ -707,7 +785,7 @@ export async function ceiling(bench: Bench): Promise<WorkloadResult> {
   };
 }
 
-interface DeliveryRun {
+export interface DeliveryRun {
   ledger: LedgerResult;
   paths: PathReport[];
   writes: WriteStats;
@@ -791,7 +869,7 @@ async function deliveryRun(
  * Whether the delivery rate was set by the writes: the last delivery came within 10 % of the delivery
  * window after the last write, so the sender kept pace and the figure is a lower bound of what it can do.
  */
-function writeBound(run: DeliveryRun): boolean {
+export function writeBound(run: DeliveryRun): boolean {
   return run.lastAt - run.writes.endedAt < 0.1 * (run.lastAt - run.firstAt);
 }
 
@@ -820,13 +898,13 @@ function afterLastWrite(
   return { deliveries, seconds: round(seconds, 3), deliveriesPerSecond: round(deliveries / seconds) };
 }
 
-type AttemptTotals = { seconds: number; count: number };
+export type AttemptTotals = { seconds: number; count: number };
 
 const difference = (a: AttemptTotals | undefined, b: AttemptTotals | undefined): AttemptTotals | undefined =>
   a && b ? { seconds: b.seconds - a.seconds, count: b.count - a.count } : undefined;
 
 /** Two CPU shares of consecutive spans of one workload, as one. */
-function addShares(a: CpuShare, b: CpuShare): CpuShare {
+export function addShares(a: CpuShare, b: CpuShare): CpuShare {
   const main =
     a.serviceMainThreadSeconds === undefined || b.serviceMainThreadSeconds === undefined
       ? undefined
@@ -836,6 +914,9 @@ function addShares(a: CpuShare, b: CpuShare): CpuShare {
     serviceSeconds: round(a.serviceSeconds + b.serviceSeconds, 2),
     ...(main === undefined ? {} : { serviceMainThreadSeconds: main }),
     postgresSeconds: round(a.postgresSeconds + b.postgresSeconds, 2),
+    ...(a.redisSeconds === undefined && b.redisSeconds === undefined
+      ? {}
+      : { redisSeconds: round((a.redisSeconds ?? 0) + (b.redisSeconds ?? 0), 2) }),
     benchSeconds: round(a.benchSeconds + b.benchSeconds, 2),
     otherSeconds: round(a.otherSeconds + b.otherSeconds, 2),
     cores: a.cores,
@@ -862,6 +943,7 @@ function phaseFigures(cpu: CpuShare, deliveries: number, attempts: AttemptTotals
       serviceMainThread:
         cpu.serviceMainThreadSeconds === undefined ? null : cores(cpu.serviceMainThreadSeconds),
       postgres: cores(cpu.postgresSeconds),
+      ...(cpu.redisSeconds === undefined ? {} : { redis: cores(cpu.redisSeconds) }),
       bench: cores(cpu.benchSeconds),
       other: cores(cpu.otherSeconds),
       idle: cores(Math.max(0, wall * cpu.cores - busy)),
@@ -890,24 +972,29 @@ function phases(run: DeliveryRun, after: number) {
  * "while the loader wrote (3.9 s): 3,152 deliveries/s with the cores 90 % busy, in cores: service 0.73 (its
  * event loop 0.53), PostgreSQL 0.81, bench 0.26, other 0.00, idle 0.20".
  */
-function phaseSummary(label: string, phase: ReturnType<typeof phaseFigures>): string {
+export function phaseSummary(label: string, phase: ReturnType<typeof phaseFigures>): string {
   const c = phase.cores;
   const main = c.serviceMainThread === null ? '' : ` (its event loop ${fmt(c.serviceMainThread, 2)})`;
   const a = phase.attempts;
   const inFlight = a
     ? `, ${fmt(a.meanInFlight, 1)} attempts in flight on average (${fmt(a.meanMs, 2)} ms each)`
     : '';
-  return `${label} (${fmt(phase.seconds, 1)} s): ${fmt(phase.deliveriesPerSecond)} deliveries/s with the cores ${fmt(phase.busyShare * 100)} % busy, in cores: service ${fmt(c.service, 2)}${main}, PostgreSQL ${fmt(c.postgres, 2)}, bench ${fmt(c.bench, 2)}, other ${fmt(c.other, 2)}, idle ${fmt(c.idle, 2)}${inFlight}`;
+  const redis = c.redis === undefined ? '' : `, Redis ${fmt(c.redis, 2)}`;
+  return `${label} (${fmt(phase.seconds, 1)} s): ${fmt(phase.deliveriesPerSecond)} deliveries/s with the cores ${fmt(phase.busyShare * 100)} % busy, in cores: service ${fmt(c.service, 2)}${main}, PostgreSQL ${fmt(c.postgres, 2)}${redis}, bench ${fmt(c.bench, 2)}, other ${fmt(c.other, 2)}, idle ${fmt(c.idle, 2)}${inFlight}`;
 }
 
-/** The CPU seconds of a share that some party used: the service, PostgreSQL, the bench and everything else. */
+/**
+ * The CPU seconds of a share that some party used: the service, PostgreSQL, Redis (the BullMQ peer's), the
+ * bench and everything else.
+ */
 const busySeconds = (cpu: CpuShare): number =>
-  cpu.serviceSeconds + cpu.postgresSeconds + cpu.benchSeconds + cpu.otherSeconds;
+  cpu.serviceSeconds + cpu.postgresSeconds + (cpu.redisSeconds ?? 0) + cpu.benchSeconds + cpu.otherSeconds;
 
 /**
  * CPU microseconds per unit of work (a delivery, a ceiling request) by whose they were: the service, the
  * PostgreSQL server, the bench (loader, receivers, ceiling client), everything else on the machine, and
- * what stayed idle of the cores over the wall time. The five add up to cores × wall time.
+ * what stayed idle of the cores over the wall time (and Redis, for the BullMQ peer). They add up to cores ×
+ * wall time.
  */
 function cpuMicrosPer(cpu: CpuShare, units: number) {
   const per = (seconds: number) => round((seconds * 1e6) / Math.max(units, 1));
@@ -915,6 +1002,7 @@ function cpuMicrosPer(cpu: CpuShare, units: number) {
   return {
     service: per(cpu.serviceSeconds),
     postgres: per(cpu.postgresSeconds),
+    ...(cpu.redisSeconds === undefined ? {} : { redis: per(cpu.redisSeconds) }),
     bench: per(cpu.benchSeconds),
     other: per(cpu.otherSeconds),
     idle: per(Math.max(0, cpu.wallSeconds * cpu.cores - busy)),
@@ -948,8 +1036,9 @@ function eventLoopSummary(cpu: CpuShare, processes = 1): string {
 }
 
 /** "service 140, PostgreSQL 70, bench 75, other 10, idle 20" (µs). */
-function cpuSummary(micros: ReturnType<typeof cpuMicrosPer>): string {
-  return `service ${fmt(micros.service)}, PostgreSQL ${fmt(micros.postgres)}, bench ${fmt(micros.bench)}, other ${fmt(micros.other)}, idle ${fmt(micros.idle)}`;
+export function cpuSummary(micros: ReturnType<typeof cpuMicrosPer>): string {
+  const redis = micros.redis === undefined ? '' : `, Redis ${fmt(micros.redis)}`;
+  return `service ${fmt(micros.service)}, PostgreSQL ${fmt(micros.postgres)}${redis}, bench ${fmt(micros.bench)}, other ${fmt(micros.other)}, idle ${fmt(micros.idle)}`;
 }
 
 /** "; the ceiling's client and receiver used 95 per request" when the ceiling ran and recorded it. */
@@ -958,7 +1047,7 @@ function ceilingCpu(ceil: WorkloadResult | undefined): string {
   return micros === undefined ? '' : `; the ceiling's client and receiver used ${fmt(micros)} per request`;
 }
 
-function deliveryFigures(run: DeliveryRun) {
+export function deliveryFigures(run: DeliveryRun) {
   const afterCount = arrivalsAfterLastWrite(run);
   const after = afterLastWrite(run, afterCount);
   return {

@@ -1,5 +1,7 @@
 // The benchmark's ledger (issue 5): a run that lost, reordered or invented an event, or sent one without valid
-// Standard Webhooks headers, must come out void, and duplicates must be counted without voiding it. Driven
+// Standard Webhooks headers, must come out void, and duplicates must be counted without voiding it; inversions
+// (issue 22) are counted, and for the peers, which promise no order, only counted. The receiver's flaky mode
+// fails a deterministic 1 % of first attempts. Driven
 // through the bench's real receiver process over HTTP on 127.0.0.1, with events signed by the service's own
 // signing code, so the receiver's parsing and sampling and the ledger's checks are tested together.
 
@@ -7,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import { Receiver } from '../../bench/children.ts';
+import { failsFirstAttempt, FLAKY_ONE_IN } from '../../bench/failures.ts';
 import { eventBody } from '../../bench/fixtures.ts';
 import { checkLedger, percentiles, Written } from '../../bench/ledger.ts';
 import type { PathReport } from '../../bench/protocol.ts';
@@ -59,6 +62,24 @@ async function deliver(path: string, events: Send[]): Promise<void> {
     await response.body.dump();
     assert.equal(response.statusCode, 200);
   }
+}
+
+/** POSTs one signed event with webhook-id `id` and returns the receiver's status code. */
+async function post(path: string, id: string, entity: number, version: number): Promise<number> {
+  const body = Buffer.from(eventBody(entity, 0, version));
+  const timestamp = Math.floor(Date.now() / 1000);
+  const response = await request(receiver.url(0, path), {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': id,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signatureHeader(id, timestamp, body, [decodeWebhookKey(KEY)]),
+    },
+    body,
+  });
+  await response.body.dump();
+  return response.statusCode;
 }
 
 async function reportOf(path: string): Promise<PathReport[]> {
@@ -136,6 +157,79 @@ test('a redelivered earlier version after a later one is a duplicate, not an ord
   assert.equal(ledger.balanced, true, ledger.reasons.join('; '));
   assert.equal(ledger.duplicates, 1);
   assert.equal(ledger.orderViolations, 0);
+  assert.equal(ledger.inversions, 0);
+});
+
+test('an event delivered after two later ones of its entity is one inversion (and two order violations)', async () => {
+  const w = new Written();
+  for (const [entity, version] of [
+    [1, 1],
+    [1, 2],
+    [1, 3],
+    [2, 4],
+  ] as const)
+    w.add(entity, version);
+  w.seal();
+  const path = '/inversion';
+  await receiver.setKeys([[path, [KEY]]]);
+  await deliver(path, [
+    { entity: 1, version: 2 },
+    { entity: 2, version: 4 },
+    { entity: 1, version: 3 },
+    { entity: 1, version: 1 },
+  ]);
+  const paths = await reportOf(path);
+  const required = checkLedger(w, [path], paths);
+  assert.equal(required.balanced, false);
+  assert.equal(required.inversions, 1);
+  assert.equal(required.orderViolations, 2);
+  assert.deepEqual(required.reasons, ['2 events arrived before an earlier version of their entity']);
+  const counted = checkLedger(w, [path], paths, undefined, { order: 'counted' });
+  assert.equal(counted.balanced, true, counted.reasons.join('; '));
+  assert.equal(counted.inversions, 1);
+  assert.equal(counted.missing, 0);
+});
+
+test('with order counted, a lost event still voids the run', async () => {
+  const ledger = checkLedger(written(), ['/missing'], await reportOf('/missing'), undefined, {
+    order: 'counted',
+  });
+  assert.equal(ledger.balanced, false);
+  assert.deepEqual(ledger.reasons, ['1 of 3 deliveries never arrived']);
+});
+
+test('the flaky choice is deterministic and fails about one webhook-id in a hundred', () => {
+  const ids = Array.from({ length: 20_000 }, (_, i) => `msg_w0_${i.toString(16).padStart(20, '0')}`);
+  const failing = ids.filter(failsFirstAttempt).length;
+  assert.ok(Math.abs(failing - ids.length / FLAKY_ONE_IN) < 50, `${failing} of ${ids.length} would fail`);
+  // Pinned, so that runs of different days fail the same events of the same webhook-ids.
+  assert.deepEqual(
+    ids.flatMap((id, i) => (failsFirstAttempt(id) ? [i] : [])).slice(0, 5),
+    [130, 139, 220, 246, 314],
+  );
+});
+
+test('a flaky port answers 500 to the first attempt of a chosen webhook-id, 200 to its retry, and records only the 200', async () => {
+  const ids = Array.from({ length: 1_000 }, (_, i) => `msg_flaky_${i}`);
+  const chosen = ids.find(failsFirstAttempt)!;
+  const other = ids.find((id) => !failsFirstAttempt(id))!;
+  const path = '/flaky';
+  await receiver.setKeys([[path, [KEY]]]);
+  const before = (await receiver.counts()).failedFirstAttempts;
+  await receiver.setMode(0, 'flaky');
+  try {
+    assert.equal(await post(path, chosen, 1, 1), 500);
+    assert.equal(await post(path, chosen, 1, 1), 200);
+    assert.equal(await post(path, other, 1, 2), 200);
+    assert.equal(await post(path, chosen, 1, 1), 200, 'a webhook-id fails once only');
+  } finally {
+    await receiver.setMode(0, 'ok');
+  }
+  assert.equal((await receiver.counts()).failedFirstAttempts - before, 1);
+  const [report] = await reportOf(path);
+  assert.equal(report!.requests, 3);
+  assert.equal(report!.firsts, 2);
+  assert.equal(report!.duplicates, 1);
 });
 
 test('an event that was not written (unknown version or entity) voids the run', async () => {
