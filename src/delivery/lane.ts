@@ -365,27 +365,22 @@ export class Lane {
       this.#retries.push(head.dueAt, entityId);
       // The head waits for its retry: its followers wait in the store, not in the window.
       const tail: LaneEvent[] = [];
-      while (queue.events.size > 1) tail.push(this.#popLast(queue));
-      if (tail.length > 0) {
-        this.#held -= tail.length;
-        tail.reverse();
-        const fresh = tail.filter((e) => !e.hasRow);
-        queue.spilled = true;
+      for (let e = queue.events.shift(); e; e = queue.events.shift()) if (e !== head) tail.push(e);
+      queue.events.push(head);
+      // Redeliveries stay in memory: they are read back only when asked for, not with the entity's rows.
+      for (const e of tail) if (e.seq > 0) queue.events.push(e);
+      // From now until the entity's rows are drained, its later events go to the store as well.
+      queue.spilled = true;
+      const spilled = tail.filter((e) => e.seq === 0);
+      if (spilled.length > 0) {
+        this.#held -= spilled.length;
         queue.last = { version: head.version, seq: head.seq };
+        const fresh = spilled.filter((e) => !e.hasRow);
         if (fresh.length > 0) void this.#spill(entityId, queue, fresh);
       }
     }
     this.#pump();
     this.#settled();
-  }
-
-  /** Removes the entity's last event in memory (the deque has no pop, so it is rebuilt: tails are short). */
-  #popLast(queue: EntityQueue): LaneEvent {
-    const all: LaneEvent[] = [];
-    for (let e = queue.events.shift(); e; e = queue.events.shift()) all.push(e);
-    const last = all.pop()!;
-    for (const e of all) queue.events.push(e);
-    return last;
   }
 
   /** Records; on a store failure the lane stops (the engine releases it and the events stay owed). */

@@ -1,5 +1,6 @@
 // Crash safety (SPEC §3.1): the real server process (`timehook serve`) is killed with SIGKILL while thousands
-// of events are pending, then restarted; a ledger shows every change acknowledged at least once. The second
+// of events are pending, then restarted; a ledger shows every change acknowledged at least once, and order
+// across the crash: no event of an object arrives after a later event of it was acknowledged. The second
 // process then stops on SIGTERM and exits 0 (graceful drain). Embedded store in a temp directory, or a fresh
 // PostgreSQL database with DATABASE_URL (see createProcessStore).
 
@@ -145,6 +146,27 @@ test('kill -9 while thousands of events are pending loses nothing: every change 
     );
     const missing = [...expected].filter((v) => !acknowledged.has(v));
     assert.deepEqual(missing.map(formatChangeVersion), []);
+
+    // Order across the crash (issue 22): every arrival, duplicates included, against every acknowledgement.
+    const events = receiver.requests.map((r) => {
+      const data = (JSON.parse(r.body) as { data: { id: number; changeVersion: string } }).data;
+      return { id: data.id, version: parseChangeVersion(data.changeVersion)!, r };
+    });
+    const overtaken = events.filter((e) =>
+      events.some(
+        (later) =>
+          later.id === e.id &&
+          later.version > e.version &&
+          later.r.status === 200 &&
+          later.r.answeredAt !== undefined &&
+          later.r.answeredAt <= e.r.arrivedAt,
+      ),
+    );
+    assert.deepEqual(
+      overtaken.map((e) => `${e.id}@${formatChangeVersion(e.version)}`),
+      [],
+      'an event arrived after a later event of its object was acknowledged',
+    );
 
     // A graceful stop: in-flight attempts finish, leases are released, exit code 0.
     server.kill('SIGTERM');

@@ -276,6 +276,43 @@ describe('a lane', () => {
     }
   });
 
+  test('an event that arrives while its entity waits for a retry goes to the store too', async () => {
+    const h = harness();
+    h.lane.offer([event(1, 1)], 1);
+    await settle();
+    await h.answer(1, { type: 'retry', atMs: h.clock.time + 10 });
+    await h.persist();
+    h.lane.offer([event(1, 2)], 2);
+    await settle();
+    await h.persist();
+    assert.equal(h.lane.held, 1);
+    assert.equal(h.rows.get('2:0')?.status, 'Pending');
+    await h.clock.advance(10);
+    await h.answer(1, { type: 'delivered' });
+    await h.persist();
+    await settle();
+    assert.equal(h.log.at(-1), 'send 1@2');
+  });
+
+  test('a redelivery queued behind a failing head stays in memory when the followers are spilled', async () => {
+    const h = harness();
+    h.lane.offer([event(1, 1), event(1, 2)], 2);
+    h.lane.restore([{ ...event(1, 1), seq: 1 }]);
+    await settle();
+    await h.answer(1, { type: 'retry', atMs: h.clock.time + 10 });
+    await h.persist();
+    await h.persist();
+    assert.equal(h.lane.held, 2, 'the head and the redelivery');
+    await h.clock.advance(10);
+    await h.answer(1, { type: 'delivered' });
+    await h.persist();
+    await settle();
+    assert.deepEqual(
+      h.attempts.map((a) => [a.event.version, a.event.seq]),
+      [[1, 1]],
+    );
+  });
+
   test('stops the webhook after recording an exhausted or gone attempt', async () => {
     for (const type of ['exhausted', 'gone'] as const) {
       const h = harness();
