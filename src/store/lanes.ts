@@ -183,9 +183,16 @@ export interface LaneChange {
   /** The change's data as stored (JSON text, changeVersion first). */
   data: string;
   committedAt: Date;
-  /** The event's row (seq 0), if any: settled (Delivered, Abandoned) or open (Pending, Failed). */
-  row: { status: string; attemptCount: number; nextAttemptAt: Date | null; body: string } | null;
+  /**
+   * The event's row (seq 0), if any: settled (Delivered, Abandoned) or open (Pending, Failed; a lane loads those
+   * by readLaneOpenHeads and readEntityOpenRows, so only the status is read here).
+   */
+  row: { status: string } | null;
 }
+
+/** Whether `entity` belongs to partition `part` of `partitions` (entity id mod partitions, never negative). */
+const IN_PART = (entity: string, part = '$2', partitions = '$3') =>
+  `(${partitions}::int = 1 or ((((${entity}) % ${partitions}::int) + ${partitions}::int) % ${partitions}::int) = ${part}::int)`;
 
 /**
  * The lane's changes above `after`, in version order, at most `limit`, each with its row if it has one; and
@@ -208,20 +215,17 @@ export async function readLaneChanges(
     data: string;
     committed_at: Date;
     status: string | null;
-    attempt_count: number | null;
-    next_attempt_at: Date | null;
-    body: string | null;
   }>(
     prepared(`select t.last_version, c.*
        from tenants t
        left join lateral (
          select c.version, c.entity_id, c.change_type, c.data::text as data, c.committed_at,
-                d.status, d.attempt_count, d.next_attempt_at, d.body
+                d.status
            from changes c
            left join deliveries d on d.webhook_id = $3::uuid and d.change_version = c.version and d.seq = 0
           where c.tenant_id = t.id and c.collection = $2 and c.version > $4::bigint
             and c.version <= t.last_version
-            and ($6::int = 1 or (((c.entity_id % $6::int) + $6::int) % $6::int) = $5::int)
+            and ${IN_PART('c.entity_id', '$5', '$6')}
           order by c.version
           limit $7) c on true
       where t.id = $1`),
@@ -235,15 +239,7 @@ export async function readLaneChanges(
     changeType: r.change_type,
     data: r.data,
     committedAt: r.committed_at,
-    row:
-      r.status === null
-        ? null
-        : {
-            status: r.status,
-            attemptCount: r.attempt_count ?? 0,
-            nextAttemptAt: r.next_attempt_at,
-            body: r.body ?? '',
-          },
+    row: r.status === null ? null : { status: r.status },
   }));
   const through = found.length === limit ? found.at(-1)!.version! : Math.max(after, lastVersion);
   return { changes, through };
@@ -273,8 +269,6 @@ type OpenRowRow = {
 };
 
 const OPEN_COLUMNS = `change_version, seq, entity_id, change_type, body, attempt_count, next_attempt_at, committed_at`;
-const IN_PART = (entity: string) =>
-  `($3::int = 1 or ((((${entity}) % $3::int) + $3::int) % $3::int) = $2::int)`;
 
 const toOpenRow = (r: OpenRowRow): OpenRow => ({
   version: r.change_version,
