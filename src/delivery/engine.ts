@@ -117,6 +117,8 @@ export class Engine {
   #stopping = false;
   /** The last lease round found this worker above its share. */
   #surplusSeen = false;
+  /** Webhooks that changed (keys rotated, disabled…) while no lane of theirs was held here. */
+  readonly #changedWhileClaiming = new Set<string>();
 
   constructor(deps: EngineDeps) {
     this.#deps = deps;
@@ -186,6 +188,8 @@ export class Engine {
   onWebhook(payload: string): void {
     const lanes = [...this.#held.values()].filter((h) => h.target.webhookId === payload);
     if (lanes.length === 0) {
+      // A lane being claimed now was read before this change: the round refreshes it once it is held.
+      this.#changedWhileClaiming.add(payload);
       this.#leaseSoon();
       return;
     }
@@ -228,6 +232,7 @@ export class Engine {
         this.#leaseAgain = false;
         try {
           await this.#renewAndClaim();
+          this.#changedWhileClaiming.clear();
         } catch (error) {
           this.#deps.logger.warn({ err: error }, 'delivery lease round failed; retrying at the next one');
         }
@@ -279,6 +284,10 @@ export class Engine {
     const claimStartedAt = this.#now();
     const claimed = await claimLanes(db, this.workerId, ttl, Math.min(room, this.#options.claimBatch));
     for (const target of claimed) await this.#adopt(target, claimStartedAt + ttl - Math.min(ttl / 3, 2000));
+    for (const target of claimed) {
+      const h = this.#held.get(laneKey(target.webhookId, target.part));
+      if (h && this.#changedWhileClaiming.has(target.webhookId)) await this.#refresh(h);
+    }
     if (claimed.length === this.#options.claimBatch) this.#leaseAgain = true;
   }
 
